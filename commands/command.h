@@ -1,0 +1,82 @@
+/* The command table's types and the request/reply API every handler uses.
+ * A handler validates nothing itself: the dispatcher has already checked the
+ * arguments against the command's spec. It answers now or later (after a
+ * child exits, after thread-pool work) with exactly one gd_reply_*. */
+#ifndef GUESTD_COMMAND_H
+#define GUESTD_COMMAND_H
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+struct gd_agent_s;
+struct gd_dispatch_s;
+
+typedef enum {
+    GD_ARG_STRING,       /* JSON string */
+    GD_ARG_INT,          /* JSON number with no fraction, within [min, max] */
+    GD_ARG_BOOL,         /* true / false */
+    GD_ARG_OBJECT,       /* JSON object */
+    GD_ARG_STRING_ARRAY, /* array of strings */
+    GD_ARG_INT_OR_STRING,/* a number or a string (signals, ids) */
+    GD_ARG_ANY,          /* any JSON value (config.set value, exec.cancel request_id) */
+} gd_arg_type_t;
+
+typedef struct gd_arg_spec_s {
+    const char *name;
+    gd_arg_type_t type;
+    int required;
+    int64_t min, max; /* GD_ARG_INT range; both 0 means unbounded */
+    const char *help;
+} gd_arg_spec_t;
+
+typedef struct gd_request_s gd_request_t;
+
+/* args is the request's "args" object (an empty object when absent), valid
+ * until the reply. */
+typedef void (*gd_command_fn)(gd_request_t *req, const cJSON *args);
+
+enum {
+    GD_CMD_CONCURRENT = 1u << 0, /* counts against commands.max_concurrent */
+};
+
+typedef struct gd_command_s {
+    const char *name;
+    gd_command_fn handler;
+    unsigned flags;
+    const char *summary;
+    const gd_arg_spec_t *args; /* NULL-name terminated; NULL = no arguments */
+    const char *result_doc;    /* what the result holds, for docs/commands.md */
+} gd_command_t;
+
+struct gd_request_s {
+    struct gd_dispatch_s *dispatch;
+    struct gd_agent_s *agent; /* the running agent: config, bus, history... */
+    const gd_command_t *cmd;
+    cJSON *id;                /* a copy of the request id, or NULL */
+    cJSON *args;              /* owned by the request */
+    uint64_t conn_gen;        /* the host connection this answers */
+    uint64_t started_ns;      /* uv_hrtime() when dispatched */
+    void *data;               /* the handler's own state */
+    gd_request_t *next, *prev;/* the dispatcher's list of requests in flight */
+};
+
+/* Sends {"id":..,"ok":true,"result":RESULT} and frees the request. Takes
+ * ownership of result (NULL means {}). */
+void gd_reply_ok(gd_request_t *req, cJSON *result);
+/* Sends {"id":..,"ok":false,"error":{"code":CODE,"message":...}} and frees
+ * the request. code is one of protocol.md's error codes. */
+void gd_reply_error(gd_request_t *req, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* errno text as the message, code "failed" or "not_found" for ENOENT/ESRCH. */
+void gd_reply_errno(gd_request_t *req, int err, const char *what);
+
+/* Argument accessors for handlers (the dispatcher already checked types). */
+const char *gd_arg_string(const cJSON *args, const char *name, const char *fallback);
+int64_t gd_arg_int(const cJSON *args, const char *name, int64_t fallback);
+int gd_arg_bool(const cJSON *args, const char *name, int fallback);
+
+/* The families, each in its own file: a NULL-name terminated array. */
+extern const gd_command_t gd_commands_info[];
+
+#endif

@@ -1,0 +1,394 @@
+/* The dispatcher: request validation (protocol.md's error codes), policy,
+ * the concurrency bound, and the reply path shared by every handler. */
+#include "commands/dispatch.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "agent/log.h"
+#include "agent/utf8.h"
+#include "commands/table.h"
+
+void gd_dispatch_init(gd_dispatch_t *d, struct gd_agent_s *agent, gd_dispatch_send_fn send,
+                      void *send_ctx)
+{
+    memset(d, 0, sizeof(*d));
+    d->agent = agent;
+    d->send = send;
+    d->send_ctx = send_ctx;
+    d->max_concurrent = 8;
+    snprintf(d->allow, sizeof(d->allow), "*");
+    gd_buf_init(&d->out);
+}
+
+void gd_dispatch_configure(gd_dispatch_t *d, const char *allow, const char *deny,
+                           unsigned max_concurrent)
+{
+    snprintf(d->allow, sizeof(d->allow), "%s", allow);
+    snprintf(d->deny, sizeof(d->deny), "%s", deny);
+    d->max_concurrent = max_concurrent;
+}
+
+/* Whether name matches any pattern of a comma-separated list. */
+static int matches_any(const char *patterns, const char *name)
+{
+    char pattern[256];
+    const char *p = patterns;
+    while (*p) {
+        while (*p == ',' || *p == ' ')
+            p++;
+        size_t n = strcspn(p, ",");
+        while (n > 0 && p[n - 1] == ' ')
+            n--;
+        if (n > 0 && n < sizeof(pattern)) {
+            memcpy(pattern, p, n);
+            pattern[n] = '\0';
+            if (fnmatch(pattern, name, 0) == 0)
+                return 1;
+        }
+        p += strcspn(p, ",");
+    }
+    return 0;
+}
+
+int gd_dispatch_allowed(const gd_dispatch_t *d, const char *name)
+{
+    if (matches_any(d->deny, name))
+        return 0;
+    return matches_any(d->allow, name);
+}
+
+/* Serialises and sends one reply object; consumes it. */
+static void send_object(gd_dispatch_t *d, uint64_t conn_gen, cJSON *obj)
+{
+    char *text = cJSON_PrintUnformatted(obj);
+    cJSON_Delete(obj);
+    if (!text) {
+        gd_error("out of memory serialising a reply");
+        return;
+    }
+    gd_buf_reset(&d->out);
+    if (gd_buf_puts(&d->out, text) == 0 && gd_buf_append(&d->out, "\n", 1) == 0 && !d->closing)
+        d->send(d->send_ctx, conn_gen, d->out.data, d->out.len);
+    free(text);
+}
+
+static cJSON *reply_object(const cJSON *id, int ok)
+{
+    cJSON *obj = cJSON_CreateObject();
+    if (!obj)
+        return NULL;
+    cJSON_AddItemToObject(obj, "id", id ? cJSON_Duplicate(id, 1) : cJSON_CreateNull());
+    cJSON_AddBoolToObject(obj, "ok", ok);
+    return obj;
+}
+
+static void send_error(gd_dispatch_t *d, uint64_t conn_gen, const cJSON *id, const char *code,
+                       const char *message)
+{
+    d->errors++;
+    cJSON *obj = reply_object(id, 0);
+    if (!obj)
+        return;
+    cJSON *err = cJSON_AddObjectToObject(obj, "error");
+    cJSON_AddStringToObject(err, "code", code);
+    cJSON_AddStringToObject(err, "message", message);
+    send_object(d, conn_gen, obj);
+}
+
+static void request_free(gd_request_t *req)
+{
+    gd_dispatch_t *d = req->dispatch;
+    if (req->prev)
+        req->prev->next = req->next;
+    else if (d->inflight == req)
+        d->inflight = req->next;
+    if (req->next)
+        req->next->prev = req->prev;
+    if (req->cmd && (req->cmd->flags & GD_CMD_CONCURRENT))
+        d->running--;
+    cJSON_Delete(req->id);
+    cJSON_Delete(req->args);
+    free(req);
+}
+
+void gd_reply_ok(gd_request_t *req, cJSON *result)
+{
+    gd_dispatch_t *d = req->dispatch;
+    cJSON *obj = reply_object(req->id, 1);
+    if (obj) {
+        cJSON_AddItemToObject(obj, "result", result ? result : cJSON_CreateObject());
+        send_object(d, req->conn_gen, obj);
+    } else {
+        cJSON_Delete(result);
+    }
+    request_free(req);
+}
+
+void gd_reply_error(gd_request_t *req, const char *code, const char *fmt, ...)
+{
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    send_error(req->dispatch, req->conn_gen, req->id, code, message);
+    request_free(req);
+}
+
+void gd_reply_errno(gd_request_t *req, int err, const char *what)
+{
+    if (err < 0)
+        err = -err;
+    const char *code = (err == ENOENT || err == ESRCH) ? "not_found" : "failed";
+    gd_reply_error(req, code, "%s: %s", what, strerror(err));
+}
+
+const char *gd_arg_string(const cJSON *args, const char *name, const char *fallback)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, name);
+    return cJSON_IsString(v) ? v->valuestring : fallback;
+}
+
+int64_t gd_arg_int(const cJSON *args, const char *name, int64_t fallback)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, name);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : fallback;
+}
+
+int gd_arg_bool(const cJSON *args, const char *name, int fallback)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, name);
+    return cJSON_IsBool(v) ? cJSON_IsTrue(v) : fallback;
+}
+
+static const char *arg_type_name(gd_arg_type_t t)
+{
+    switch (t) {
+    case GD_ARG_STRING: return "a string";
+    case GD_ARG_INT: return "an integer";
+    case GD_ARG_BOOL: return "a boolean";
+    case GD_ARG_OBJECT: return "an object";
+    case GD_ARG_STRING_ARRAY: return "an array of strings";
+    case GD_ARG_INT_OR_STRING: return "an integer or a string";
+    case GD_ARG_ANY: return "any value";
+    }
+    return "?";
+}
+
+/* Integers arrive as doubles: accept only whole numbers that an int64 holds
+ * exactly (|v| <= 2^53). */
+static int is_whole_number(const cJSON *v)
+{
+    if (!cJSON_IsNumber(v))
+        return 0;
+    double x = v->valuedouble;
+    return isfinite(x) && floor(x) == x && fabs(x) <= 9007199254740992.0;
+}
+
+static int type_matches(const gd_arg_spec_t *s, const cJSON *v)
+{
+    switch (s->type) {
+    case GD_ARG_STRING: return cJSON_IsString(v);
+    case GD_ARG_INT: return is_whole_number(v);
+    case GD_ARG_BOOL: return cJSON_IsBool(v);
+    case GD_ARG_OBJECT: return cJSON_IsObject(v);
+    case GD_ARG_STRING_ARRAY:
+        if (!cJSON_IsArray(v))
+            return 0;
+        for (const cJSON *e = v->child; e; e = e->next)
+            if (!cJSON_IsString(e))
+                return 0;
+        return 1;
+    case GD_ARG_INT_OR_STRING: return is_whole_number(v) || cJSON_IsString(v);
+    case GD_ARG_ANY: return 1;
+    }
+    return 0;
+}
+
+int gd_args_validate(const gd_arg_spec_t *spec, const cJSON *args, char *err, size_t errlen)
+{
+    for (const cJSON *a = args->child; a; a = a->next) {
+        const gd_arg_spec_t *s = spec;
+        while (s && s->name && strcmp(s->name, a->string) != 0)
+            s++;
+        if (!s || !s->name) {
+            snprintf(err, errlen, "unknown argument '%s'", a->string);
+            return -EINVAL;
+        }
+        if (!type_matches(s, a)) {
+            snprintf(err, errlen, "argument '%s' must be %s", s->name, arg_type_name(s->type));
+            return -EINVAL;
+        }
+        if (s->type == GD_ARG_INT && (s->min || s->max) &&
+            (a->valuedouble < (double)s->min || a->valuedouble > (double)s->max)) {
+            snprintf(err, errlen, "argument '%s' must be between %lld and %lld", s->name,
+                     (long long)s->min, (long long)s->max);
+            return -EINVAL;
+        }
+    }
+    for (const gd_arg_spec_t *s = spec; s && s->name; s++) {
+        if (s->required && !cJSON_GetObjectItemCaseSensitive(args, s->name)) {
+            snprintf(err, errlen, "missing argument '%s'", s->name);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* Whether the bytes after the parsed value are only JSON whitespace. */
+static int only_whitespace(const char *p, const char *end)
+{
+    for (; p < end; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+            return 0;
+    return 1;
+}
+
+/* Checks a duplicate key: {"cmd":"a","cmd":"b"} is ambiguous, refuse it. */
+static const char *duplicate_key(const cJSON *obj)
+{
+    for (const cJSON *a = obj->child; a; a = a->next)
+        for (const cJSON *b = a->next; b; b = b->next)
+            if (strcmp(a->string, b->string) == 0)
+                return a->string;
+    return NULL;
+}
+
+void gd_dispatch_line(gd_dispatch_t *d, uint64_t conn_gen, const char *line, size_t len)
+{
+    char why[256];
+    d->requests++;
+    if (memchr(line, '\0', len)) {
+        send_error(d, conn_gen, NULL, "parse_error", "the line contains a NUL byte");
+        return;
+    }
+    if (!gd_utf8_valid(line, len)) {
+        send_error(d, conn_gen, NULL, "parse_error", "the line is not valid UTF-8");
+        return;
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(line, len, &end, 0);
+    if (!root || !only_whitespace(end, line + len)) {
+        cJSON_Delete(root);
+        send_error(d, conn_gen, NULL, "parse_error", "the line is not valid JSON");
+        return;
+    }
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        send_error(d, conn_gen, NULL, "parse_error", "the request must be a JSON object");
+        return;
+    }
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+    const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(root, "cmd");
+    cJSON *args = cJSON_GetObjectItemCaseSensitive(root, "args");
+    const char *dup = duplicate_key(root);
+    if (id && !cJSON_IsString(id) && !cJSON_IsNumber(id) && !cJSON_IsNull(id)) {
+        send_error(d, conn_gen, NULL, "invalid_request", "'id' must be a string or a number");
+        goto done;
+    }
+    if (dup) {
+        snprintf(why, sizeof(why), "the key '%s' appears twice", dup);
+        send_error(d, conn_gen, id, "invalid_request", why);
+        goto done;
+    }
+    if (!cmd) {
+        send_error(d, conn_gen, id, "invalid_request", "'cmd' is missing");
+        goto done;
+    }
+    if (!cJSON_IsString(cmd)) {
+        send_error(d, conn_gen, id, "invalid_request", "'cmd' must be a string");
+        goto done;
+    }
+    if (args && !cJSON_IsObject(args)) {
+        send_error(d, conn_gen, id, "invalid_request", "'args' must be an object");
+        goto done;
+    }
+    for (const cJSON *k = root->child; k; k = k->next) {
+        if (strcmp(k->string, "id") && strcmp(k->string, "cmd") && strcmp(k->string, "args")) {
+            snprintf(why, sizeof(why), "unknown request field '%.64s'", k->string);
+            send_error(d, conn_gen, id, "invalid_request", why);
+            goto done;
+        }
+    }
+    const gd_command_t *c = gd_command_find(cmd->valuestring);
+    if (!c) {
+        snprintf(why, sizeof(why), "no command '%.128s'", cmd->valuestring);
+        send_error(d, conn_gen, id, "unknown_command", why);
+        goto done;
+    }
+    if (!gd_dispatch_allowed(d, c->name)) {
+        snprintf(why, sizeof(why), "'%s' is disabled by the agent's policy", c->name);
+        send_error(d, conn_gen, id, "forbidden", why);
+        goto done;
+    }
+    if (args) {
+        if (gd_args_validate(c->args, args, why, sizeof(why)) != 0) {
+            send_error(d, conn_gen, id, "invalid_args", why);
+            goto done;
+        }
+    }
+    if ((c->flags & GD_CMD_CONCURRENT) && d->running >= d->max_concurrent) {
+        snprintf(why, sizeof(why), "%u commands are already running (commands.max_concurrent)",
+                 d->running);
+        send_error(d, conn_gen, id, "busy", why);
+        goto done;
+    }
+
+    gd_request_t *req = calloc(1, sizeof(*req));
+    if (!req) {
+        send_error(d, conn_gen, id, "internal", "out of memory");
+        goto done;
+    }
+    req->dispatch = d;
+    req->agent = d->agent;
+    req->cmd = c;
+    req->conn_gen = conn_gen;
+    req->started_ns = uv_hrtime();
+    req->id = id && !cJSON_IsNull(id) ? cJSON_Duplicate(id, 1) : NULL;
+    req->args = args ? cJSON_DetachItemViaPointer(root, args) : cJSON_CreateObject();
+    if ((id && !cJSON_IsNull(id) && !req->id) || !req->args) {
+        cJSON_Delete(req->id);
+        cJSON_Delete(req->args);
+        free(req);
+        send_error(d, conn_gen, id, "internal", "out of memory");
+        goto done;
+    }
+    req->next = d->inflight;
+    if (d->inflight)
+        d->inflight->prev = req;
+    d->inflight = req;
+    if (c->flags & GD_CMD_CONCURRENT)
+        d->running++;
+    cJSON_Delete(root);
+    root = NULL;
+    c->handler(req, req->args);
+    return;
+done:
+    cJSON_Delete(root);
+}
+
+void gd_dispatch_too_large(gd_dispatch_t *d, uint64_t conn_gen, size_t limit)
+{
+    char why[128];
+    d->requests++;
+    snprintf(why, sizeof(why), "the line exceeds channel.max_message_bytes (%zu bytes)", limit);
+    send_error(d, conn_gen, NULL, "too_large", why);
+}
+
+void gd_dispatch_close(gd_dispatch_t *d)
+{
+    d->closing = 1;
+}
+
+void gd_dispatch_free(gd_dispatch_t *d)
+{
+    gd_buf_free(&d->out);
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The two commands of README's quick start:
+#   packaging/dev.sh demo   installs, builds, and runs the main job: a VM with
+#                           guestd inside, and the host talking to it
+#   packaging/dev.sh test   installs, builds with -Werror, and runs the whole
+#                           test suite, plain and under ASan+UBSan
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+build() { # build DIR [cmake options...]
+  local dir=$1; shift
+  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs"
+}
+
+case "${1:-}" in
+  demo)
+    packaging/install-deps.sh
+    build build
+    exec python3 tests/e2e/demo.py --guestd build/guestd
+    ;;
+  test)
+    packaging/install-deps.sh
+    echo "== build (-Werror)"
+    build build -DGUESTD_WERROR=ON
+    echo "== every suite: unit, integration, VM, benchmark smoke runs"
+    ctest --test-dir build --output-on-failure -j"$jobs"
+    echo "== unit suites under ASan+UBSan"
+    build build-asan -DGUESTD_WERROR=ON -DGUESTD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+    ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|integration'
+    ;;
+  *)
+    echo "usage: packaging/dev.sh demo|test" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages guestd's build, tests, benchmarks and VM tests
+# need. Idempotent, no prompts; refreshes the package lists first.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libuv1-dev libcjson-dev libinih-dev check libsystemd-dev
+  python3
+  qemu-system-x86 busybox-static cpio kmod
+  valgrind clang libclang-rt-14-dev
+  qemu-guest-agent prometheus-node-exporter
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: every package is installed"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

@@ -1,0 +1,659 @@
+/* The channel: endpoint life cycle (wait, open, attach, detach, reopen), the
+ * read path into the framer and the write path out of the out-queue. */
+#include "transport/channel.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/log.h"
+#include "transport/endpoint.h"
+
+/* A virtio port takes at most 32 KiB per write; sockets are held to the same
+ * so one writer path serves every endpoint. */
+#define GD_WRITE_CHUNK 32768
+/* Reads per readable event before yielding to the rest of the loop. */
+#define GD_READS_PER_EVENT 16
+
+typedef struct conn_poll_s {
+    uv_poll_t handle;
+    gd_channel_t *ch;
+} conn_poll_t;
+
+static void check_endpoint(gd_channel_t *ch);
+static void flush(gd_channel_t *ch);
+static void update_poll(gd_channel_t *ch);
+
+int gd_channel_parse_spec(const char *spec, gd_endpoint_kind_t *kind, char *path, size_t pathlen,
+                          unsigned *port, char *err, size_t errlen)
+{
+    static const struct {
+        const char *prefix;
+        gd_endpoint_kind_t kind;
+    } kinds[] = {
+        {"virtio-serial:", GD_EP_VIRTIO_SERIAL},
+        {"unix-listen:", GD_EP_UNIX_LISTEN},
+        {"unix-connect:", GD_EP_UNIX_CONNECT},
+        {"vsock-listen:", GD_EP_VSOCK_LISTEN},
+    };
+    path[0] = '\0';
+    *port = 0;
+    if (strcmp(spec, "stdio") == 0) {
+        *kind = GD_EP_STDIO;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        size_t n = strlen(kinds[i].prefix);
+        if (strncmp(spec, kinds[i].prefix, n) != 0)
+            continue;
+        const char *arg = spec + n;
+        *kind = kinds[i].kind;
+        if (*arg == '\0') {
+            snprintf(err, errlen, "channel '%s': missing %s", spec,
+                     *kind == GD_EP_VSOCK_LISTEN ? "port" : "path");
+            return -EINVAL;
+        }
+        if (*kind == GD_EP_VSOCK_LISTEN) {
+            char *end;
+            errno = 0;
+            unsigned long p = strtoul(arg, &end, 10);
+            if (errno || *end || p == 0 || p > 0xffffffffUL) {
+                snprintf(err, errlen, "channel '%s': '%s' is not a vsock port", spec, arg);
+                return -EINVAL;
+            }
+            *port = (unsigned)p;
+            return 0;
+        }
+        if (strlen(arg) >= pathlen) {
+            snprintf(err, errlen, "channel '%s': path too long", spec);
+            return -EINVAL;
+        }
+        strcpy(path, arg);
+        return 0;
+    }
+    snprintf(err, errlen,
+             "channel '%s': expected virtio-serial:PATH, unix-listen:PATH, unix-connect:PATH, "
+             "vsock-listen:PORT or stdio",
+             spec);
+    return -EINVAL;
+}
+
+/* Every handle closed goes through here, so close() knows when it is done. */
+static void on_handle_closed(uv_handle_t *h)
+{
+    gd_channel_t *ch = h->data;
+    if (h->type == UV_POLL && h != (uv_handle_t *)&ch->listen_poll &&
+        h != (uv_handle_t *)&ch->out_poll)
+        free(h); /* a conn_poll_t: handle is its first member */
+    if (--ch->pending_closes == 0 && ch->closing && ch->close_cb)
+        ch->close_cb(ch);
+}
+
+static void close_handle(gd_channel_t *ch, uv_handle_t *h)
+{
+    ch->pending_closes++;
+    h->data = ch;
+    uv_close(h, on_handle_closed);
+}
+
+static conn_poll_t *conn_poll_of(gd_channel_t *ch);
+
+/* ---- the poll timer: runs only while the endpoint is missing or no host
+ * is attached, backing off from poll_ms to poll_max_ms ---- */
+
+static void on_poll_timer(uv_timer_t *t)
+{
+    check_endpoint(t->data);
+}
+
+static void schedule_poll(gd_channel_t *ch)
+{
+    if (ch->closing)
+        return;
+    uv_timer_start(&ch->poll_timer, on_poll_timer, ch->poll_delay_ms, 0);
+    ch->poll_delay_ms *= 2;
+    if (ch->poll_delay_ms > ch->poll_max_ms)
+        ch->poll_delay_ms = ch->poll_max_ms;
+}
+
+static void reset_backoff(gd_channel_t *ch)
+{
+    ch->poll_delay_ms = ch->poll_min_ms;
+}
+
+void gd_channel_set_poll(gd_channel_t *ch, uint64_t poll_ms, uint64_t poll_max_ms)
+{
+    ch->poll_min_ms = poll_ms;
+    ch->poll_max_ms = poll_max_ms < poll_ms ? poll_ms : poll_max_ms;
+    reset_backoff(ch);
+    if (uv_is_active((uv_handle_t *)&ch->poll_timer))
+        schedule_poll(ch);
+}
+
+/* ---- attach and detach ---- */
+
+static void run_flush_waiters(gd_channel_t *ch)
+{
+    while (ch->flush_waiters) {
+        gd_flush_waiter_t *w = ch->flush_waiters;
+        ch->flush_waiters = w->next;
+        w->cb(w->arg);
+        free(w);
+    }
+}
+
+static void on_conn_poll(uv_poll_t *h, int status, int events);
+
+static void attach(gd_channel_t *ch)
+{
+    conn_poll_t *cp = calloc(1, sizeof(*cp));
+    if (!cp || uv_poll_init(ch->loop, &cp->handle, ch->fd) != 0) {
+        free(cp);
+        gd_error("channel: cannot watch the connection; retrying");
+        schedule_poll(ch);
+        return;
+    }
+    cp->ch = ch;
+    cp->handle.data = cp;
+    uv_timer_stop(&ch->poll_timer);
+    if (ch->kind == GD_EP_VIRTIO_SERIAL)
+        gd_ep_set_async(ch->fd, 0); /* attached: reads are event-driven */
+    ch->attached = 1;
+    ch->gen++;
+    ch->attaches++;
+    ch->conn_events = 0;
+    ch->attached_since_ms = ch->last_rx_ms = gd_now_ms();
+    ch->logged_busy = ch->logged_missing = 0;
+    gd_framer_reset(&ch->framer);
+    ch->conn_poll_active = 1;
+    ch->conn = cp;
+    gd_info("channel: host attached");
+    update_poll(ch);
+    if (ch->cbs->on_attach)
+        ch->cbs->on_attach(ch->ctx, ch->gen);
+    flush(ch);
+}
+
+static conn_poll_t *conn_poll_of(gd_channel_t *ch)
+{
+    return ch->conn_poll_active ? ch->conn : NULL;
+}
+
+static void stop_conn_poll(gd_channel_t *ch)
+{
+    conn_poll_t *cp = conn_poll_of(ch);
+    if (!cp)
+        return;
+    ch->conn_poll_active = 0;
+    uv_poll_stop(&cp->handle);
+    close_handle(ch, (uv_handle_t *)&cp->handle);
+    if (ch->out_poll_active) {
+        uv_poll_stop(&ch->out_poll);
+        ch->out_poll_active = 0;
+    }
+}
+
+/* The host went away (or the port did: lost_endpoint). */
+static void detach(gd_channel_t *ch, int lost_endpoint, const char *why)
+{
+    int was_attached = ch->attached;
+    stop_conn_poll(ch);
+    ch->attached = 0;
+    gd_framer_reset(&ch->framer);
+    size_t dropped = gd_outq_clear(&ch->outq);
+    if (was_attached)
+        gd_info("channel: host detached (%s)%s", why,
+                dropped ? "; unsent lines discarded" : "");
+    int drop_fd = lost_endpoint || ch->kind != GD_EP_VIRTIO_SERIAL;
+    if (drop_fd && ch->fd >= 0 && ch->kind != GD_EP_STDIO) {
+        close(ch->fd);
+        ch->fd = -1;
+    }
+    run_flush_waiters(ch);
+    if (was_attached && ch->cbs->on_detach)
+        ch->cbs->on_detach(ch->ctx, ch->gen);
+    if (ch->closing)
+        return;
+    reset_backoff(ch);
+    switch (ch->kind) {
+    case GD_EP_VIRTIO_SERIAL:
+        if (ch->fd >= 0)
+            gd_ep_set_async(ch->fd, 1);
+        check_endpoint(ch); /* the host may already be back */
+        break;
+    case GD_EP_UNIX_CONNECT:
+        schedule_poll(ch);
+        break;
+    default:
+        break; /* listeners wait for the next host; stdio stays detached */
+    }
+}
+
+/* ---- virtio-serial: the port comes and goes, the host comes and goes ---- */
+
+static void on_dev_event(uv_fs_event_t *h, const char *filename, int events, int status);
+
+/* Watches the port's directory (or /dev until that exists) so a hot-plugged
+ * port is noticed at once rather than at the next poll. */
+static void watch_dev_dir(gd_channel_t *ch)
+{
+    char dir[sizeof(ch->path)];
+    snprintf(dir, sizeof(dir), "%s", ch->path);
+    char *d = dirname(dir);
+    struct stat st;
+    const char *target = stat(d, &st) == 0 ? d : "/dev";
+    char current[sizeof(ch->path)];
+    size_t n = sizeof(current);
+    if (ch->dev_watch_active) {
+        if (uv_fs_event_getpath(&ch->dev_watch, current, &n) == 0 && strcmp(current, target) == 0)
+            return;
+        uv_fs_event_stop(&ch->dev_watch);
+        ch->dev_watch_active = 0;
+    }
+    if (uv_fs_event_start(&ch->dev_watch, on_dev_event, target, 0) == 0)
+        ch->dev_watch_active = 1;
+}
+
+static void on_dev_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    gd_channel_t *ch = h->data;
+    if (!ch->attached && !ch->closing)
+        check_endpoint(ch);
+}
+
+static void on_sigio(uv_signal_t *h, int signum)
+{
+    gd_channel_t *ch = h->data;
+    if (!ch->attached && !ch->closing)
+        check_endpoint(ch);
+}
+
+/* Whether the open fd is still the port at path (unplug and re-plug make a
+ * new device behind the same name). */
+static int port_still_there(gd_channel_t *ch)
+{
+    struct stat st;
+    return stat(ch->path, &st) == 0 && (uint64_t)st.st_rdev == ch->dev_rdev;
+}
+
+static void check_virtio(gd_channel_t *ch)
+{
+    watch_dev_dir(ch);
+    if (ch->fd >= 0 && !port_still_there(ch)) {
+        gd_info("channel: port %s went away", ch->path);
+        close(ch->fd);
+        ch->fd = -1;
+        reset_backoff(ch);
+    }
+    if (ch->fd < 0) {
+        int r = gd_ep_virtio_open(ch->path, &ch->fd);
+        if (r == -EBUSY) {
+            if (!ch->logged_busy)
+                gd_warn("channel: %s is held by another process; retrying", ch->path);
+            ch->logged_busy = 1;
+        } else if (r < 0) {
+            if (!ch->logged_missing)
+                gd_info("channel: waiting for %s (%s)", ch->path, strerror(-r));
+            ch->logged_missing = 1;
+        }
+        if (r < 0) {
+            ch->fd = -1;
+            schedule_poll(ch);
+            return;
+        }
+        struct stat st;
+        fstat(ch->fd, &st);
+        ch->dev_rdev = (uint64_t)st.st_rdev;
+        ch->logged_busy = ch->logged_missing = 0;
+        reset_backoff(ch);
+        /* SIGIO from now on; checked again below so a host that connected
+         * before O_ASYNC took effect is not missed. */
+        gd_ep_set_async(ch->fd, 1);
+        gd_info("channel: opened %s", ch->path);
+    }
+    int connected = gd_ep_virtio_host_connected(ch->fd);
+    if (connected > 0) {
+        attach(ch);
+    } else if (connected < 0) {
+        close(ch->fd);
+        ch->fd = -1;
+        schedule_poll(ch);
+    } else {
+        schedule_poll(ch);
+    }
+}
+
+/* ---- unix-connect: reconnect with backoff ---- */
+
+static void check_connect(gd_channel_t *ch)
+{
+    int r = gd_ep_unix_connect(ch->path, &ch->fd);
+    if (r < 0) {
+        ch->fd = -1;
+        if (!ch->logged_missing)
+            gd_info("channel: cannot connect to %s (%s); retrying", ch->path, strerror(-r));
+        ch->logged_missing = 1;
+        schedule_poll(ch);
+        return;
+    }
+    ch->out_fd = ch->fd;
+    attach(ch);
+}
+
+static void check_endpoint(gd_channel_t *ch)
+{
+    if (ch->closing || ch->attached)
+        return;
+    ch->out_fd = ch->fd;
+    if (ch->kind == GD_EP_VIRTIO_SERIAL) {
+        check_virtio(ch);
+        ch->out_fd = ch->fd;
+    } else if (ch->kind == GD_EP_UNIX_CONNECT) {
+        check_connect(ch);
+    }
+}
+
+/* ---- listeners: one host at a time, like a QEMU chardev ---- */
+
+static void on_listen(uv_poll_t *h, int status, int events)
+{
+    gd_channel_t *ch = h->data;
+    int fd;
+    while (gd_ep_accept(ch->listen_fd, &fd) == 0) {
+        if (ch->attached || ch->closing) {
+            gd_warn("channel: refused a second host connection (one host at a time)");
+            close(fd);
+            continue;
+        }
+        ch->fd = ch->out_fd = fd;
+        attach(ch);
+    }
+}
+
+/* ---- the read path ---- */
+
+static void on_framed_line(void *ctx, char *line, size_t len)
+{
+    gd_channel_t *ch = ctx;
+    ch->lines_in++;
+    if (ch->cbs->on_line)
+        ch->cbs->on_line(ch->ctx, ch->gen, line, len);
+}
+
+static void on_framed_too_large(void *ctx)
+{
+    gd_channel_t *ch = ctx;
+    if (ch->cbs->on_too_large)
+        ch->cbs->on_too_large(ch->ctx, ch->gen);
+}
+
+static void read_available(gd_channel_t *ch)
+{
+    uint64_t gen = ch->gen;
+    for (int i = 0; i < GD_READS_PER_EVENT; i++) {
+        ssize_t n = read(ch->fd, ch->rbuf, sizeof(ch->rbuf));
+        if (n > 0) {
+            ch->bytes_in += (uint64_t)n;
+            ch->last_rx_ms = gd_now_ms();
+            ch->batching = 1;
+            gd_framer_feed(&ch->framer, ch->rbuf, (size_t)n);
+            ch->batching = 0;
+            /* A handler may have ended this connection. */
+            if (!ch->attached || ch->gen != gen || gd_outq_over_limit(&ch->outq))
+                return;
+            continue;
+        }
+        if (n == 0) {
+            detach(ch, 0, "end of stream");
+            return;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return;
+        char why[128];
+        snprintf(why, sizeof(why), "read: %s", strerror(errno));
+        detach(ch, 1, why);
+        return;
+    }
+}
+
+static void on_conn_poll(uv_poll_t *h, int status, int events)
+{
+    conn_poll_t *cp = h->data;
+    gd_channel_t *ch = cp->ch;
+    if (!ch->attached || conn_poll_of(ch) != cp)
+        return;
+    if (status < 0) {
+        detach(ch, 1, uv_strerror(status));
+        return;
+    }
+    uint64_t gen = ch->gen;
+    if (events & UV_READABLE)
+        read_available(ch);
+    if (ch->attached && ch->gen == gen)
+        flush(ch);
+}
+
+static void on_out_poll(uv_poll_t *h, int status, int events)
+{
+    gd_channel_t *ch = h->data;
+    if (status < 0) {
+        detach(ch, 1, uv_strerror(status));
+        return;
+    }
+    flush(ch);
+}
+
+/* ---- the write path ---- */
+
+static void update_poll(gd_channel_t *ch)
+{
+    conn_poll_t *cp = conn_poll_of(ch);
+    if (!cp)
+        return;
+    int pending = !gd_outq_empty(&ch->outq);
+    unsigned want = 0;
+    /* Responses are never dropped, so a host that sends but does not read
+     * is slowed down instead: stop reading until its replies drain. */
+    if (!gd_outq_over_limit(&ch->outq))
+        want |= UV_READABLE;
+    if (pending && ch->out_fd == ch->fd)
+        want |= UV_WRITABLE;
+    if (want != ch->conn_events) {
+        ch->conn_events = want;
+        if (want)
+            uv_poll_start(&cp->handle, (int)want, on_conn_poll);
+        else
+            uv_poll_stop(&cp->handle);
+    }
+    if (ch->out_fd != ch->fd) {
+        if (pending && !ch->out_poll_active) {
+            uv_poll_start(&ch->out_poll, UV_WRITABLE, on_out_poll);
+            ch->out_poll_active = 1;
+        } else if (!pending && ch->out_poll_active) {
+            uv_poll_stop(&ch->out_poll);
+            ch->out_poll_active = 0;
+        }
+    }
+}
+
+static void flush(gd_channel_t *ch)
+{
+    if (!ch->attached || ch->out_fd < 0)
+        return;
+    const char *data;
+    size_t len;
+    while ((len = gd_outq_peek(&ch->outq, &data)) > 0) {
+        ssize_t n = write(ch->out_fd, data, len > GD_WRITE_CHUNK ? GD_WRITE_CHUNK : len);
+        if (n > 0) {
+            gd_outq_advance(&ch->outq, (size_t)n);
+            ch->bytes_out += (uint64_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        char why[128];
+        snprintf(why, sizeof(why), "write: %s", n < 0 ? strerror(errno) : "no progress");
+        detach(ch, ch->kind != GD_EP_VIRTIO_SERIAL, why);
+        return;
+    }
+    update_poll(ch);
+    if (gd_outq_empty(&ch->outq))
+        run_flush_waiters(ch);
+}
+
+void gd_channel_send_reply(gd_channel_t *ch, uint64_t gen, const char *line, size_t len)
+{
+    if (!ch->attached || gen != ch->gen || ch->closing) {
+        ch->replies_dropped++;
+        return;
+    }
+    if (gd_outq_push_response(&ch->outq, line, len) != 0) {
+        gd_error("channel: out of memory queueing a reply");
+        return;
+    }
+    ch->lines_out++;
+    if (!ch->batching)
+        flush(ch);
+}
+
+void gd_channel_send_event(gd_channel_t *ch, gd_event_t *ev)
+{
+    if (!ch->attached || ch->closing)
+        return;
+    if (gd_outq_push_event(&ch->outq, ev) != 0)
+        return;
+    ch->lines_out++;
+    if (!ch->batching)
+        flush(ch);
+}
+
+int gd_channel_after_flush(gd_channel_t *ch, void (*cb)(void *arg), void *arg)
+{
+    if (!ch->attached || gd_outq_empty(&ch->outq)) {
+        cb(arg);
+        return 0;
+    }
+    gd_flush_waiter_t *w = malloc(sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    w->cb = cb;
+    w->arg = arg;
+    w->next = ch->flush_waiters;
+    ch->flush_waiters = w;
+    return 0;
+}
+
+/* ---- life cycle ---- */
+
+int gd_channel_init(gd_channel_t *ch, uv_loop_t *loop, const char *spec, size_t max_message_bytes,
+                    size_t out_queue_bytes, uint64_t poll_ms, uint64_t poll_max_ms,
+                    const gd_channel_cbs_t *cbs, void *ctx, char *err, size_t errlen)
+{
+    memset(ch, 0, sizeof(*ch));
+    int r = gd_channel_parse_spec(spec, &ch->kind, ch->path, sizeof(ch->path), &ch->vsock_port,
+                                  err, errlen);
+    if (r < 0)
+        return r;
+    ch->loop = loop;
+    ch->cbs = cbs;
+    ch->ctx = ctx;
+    ch->fd = ch->out_fd = ch->listen_fd = -1;
+    gd_channel_set_poll(ch, poll_ms, poll_max_ms);
+    gd_framer_init(&ch->framer, max_message_bytes, on_framed_line, on_framed_too_large, ch);
+    gd_outq_init(&ch->outq, out_queue_bytes);
+    uv_timer_init(loop, &ch->poll_timer);
+    ch->poll_timer.data = ch;
+    uv_signal_init(loop, &ch->sigio);
+    ch->sigio.data = ch;
+    uv_fs_event_init(loop, &ch->dev_watch);
+    ch->dev_watch.data = ch;
+    return 0;
+}
+
+int gd_channel_start(gd_channel_t *ch, char *err, size_t errlen)
+{
+    int r = 0;
+    switch (ch->kind) {
+    case GD_EP_VIRTIO_SERIAL:
+        uv_signal_start(&ch->sigio, on_sigio, SIGIO);
+        check_endpoint(ch);
+        return 0;
+    case GD_EP_UNIX_CONNECT:
+        check_endpoint(ch);
+        return 0;
+    case GD_EP_UNIX_LISTEN:
+    case GD_EP_VSOCK_LISTEN:
+        r = ch->kind == GD_EP_UNIX_LISTEN ? gd_ep_unix_listen(ch->path, &ch->listen_fd)
+                                          : gd_ep_vsock_listen(ch->vsock_port, &ch->listen_fd);
+        if (r < 0) {
+            if (ch->kind == GD_EP_UNIX_LISTEN)
+                snprintf(err, errlen, "cannot listen on %s: %s", ch->path, strerror(-r));
+            else
+                snprintf(err, errlen, "cannot listen on vsock port %u: %s", ch->vsock_port,
+                         strerror(-r));
+            return r;
+        }
+        uv_poll_init(ch->loop, &ch->listen_poll, ch->listen_fd);
+        ch->listen_poll.data = ch;
+        uv_poll_start(&ch->listen_poll, UV_READABLE, on_listen);
+        ch->listen_poll_active = 1;
+        return 0;
+    case GD_EP_STDIO:
+        ch->fd = STDIN_FILENO;
+        ch->out_fd = STDOUT_FILENO;
+        gd_ep_set_nonblock(STDIN_FILENO);
+        gd_ep_set_nonblock(STDOUT_FILENO);
+        if (uv_poll_init(ch->loop, &ch->out_poll, STDOUT_FILENO) != 0) {
+            snprintf(err, errlen, "stdout cannot be watched (a regular file?)");
+            return -EINVAL;
+        }
+        ch->out_poll.data = ch;
+        ch->listen_poll_active = 2; /* out_poll initialised: close it too */
+        attach(ch);
+        return 0;
+    }
+    return 0;
+}
+
+void gd_channel_close(gd_channel_t *ch, void (*cb)(gd_channel_t *ch))
+{
+    if (ch->closing)
+        return;
+    flush(ch); /* what the host can take now; never wait for it */
+    ch->closing = 1;
+    ch->close_cb = cb;
+    ch->pending_closes++; /* held until every close below is issued */
+    detach(ch, 1, "agent stopping");
+    if (ch->fd >= 0 && ch->kind != GD_EP_STDIO)
+        close(ch->fd);
+    ch->fd = -1;
+    close_handle(ch, (uv_handle_t *)&ch->poll_timer);
+    close_handle(ch, (uv_handle_t *)&ch->sigio);
+    close_handle(ch, (uv_handle_t *)&ch->dev_watch);
+    if (ch->listen_poll_active == 2) {
+        close_handle(ch, (uv_handle_t *)&ch->out_poll);
+    } else if (ch->listen_poll_active) {
+        close_handle(ch, (uv_handle_t *)&ch->listen_poll);
+        close(ch->listen_fd);
+        ch->listen_fd = -1;
+        if (ch->kind == GD_EP_UNIX_LISTEN)
+            unlink(ch->path);
+    }
+    if (--ch->pending_closes == 0 && cb)
+        cb(ch);
+}
+
+void gd_channel_free(gd_channel_t *ch)
+{
+    gd_framer_free(&ch->framer);
+    gd_outq_clear(&ch->outq);
+    run_flush_waiters(ch);
+}
