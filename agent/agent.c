@@ -50,7 +50,7 @@ static void publish_hello(gd_agent_t *a)
     cJSON_AddItemToObject(data, "commands", gd_info_command_list(a->dispatch, 1));
     /* hello is for the host that just attached, not a broadcast: it goes
      * straight to the channel, first, with a seq from the bus's sequence. */
-    gd_event_t *ev = gd_event_new("hello", ++a->bus.next_seq, a->bus.now_ms(), data);
+    gd_event_t *ev = gd_event_new("hello", gd_bus_take_seq(&a->bus), a->bus.now_ms(), data);
     cJSON_Delete(data);
     if (!ev)
         return;

@@ -298,6 +298,11 @@ void gd_bus_publish_event(gd_bus_t *bus, gd_event_t *ev)
     if (wake) kick(bus);
 }
 
+uint64_t gd_bus_take_seq(gd_bus_t *bus)
+{
+    return bus->next_seq++;
+}
+
 static uint64_t publish_built(gd_bus_t *bus, gd_event_t *ev)
 {
     if (!ev) return 0;

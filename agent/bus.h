@@ -18,8 +18,9 @@ typedef struct gd_event_s {
     unsigned refs;
     uint64_t seq;
     int64_t ts_ms;
-    char name[32];
-    /* The whole line as sent to the host, ending in '\n'. */
+    char name[32]; /* a copy, truncated if longer; line has it all */
+    /* The whole line as sent to the host, ending in '\n' (then a NUL that
+     * len does not count). */
     char *line;
     size_t len;
     /* Where the "data" value sits inside line, so history and health can
@@ -30,7 +31,8 @@ typedef struct gd_event_s {
 /* Builds {"event":NAME,"seq":SEQ,"ts":TS,"data":DATA}\n with one reference.
  * data may be NULL (serialised as {}). Returns NULL when out of memory. */
 gd_event_t *gd_event_new(const char *name, uint64_t seq, int64_t ts_ms, const cJSON *data);
-/* The same from data already serialised as a JSON value (len bytes). */
+/* The same from data already serialised as one JSON value on one line
+ * (data_len bytes, copied as is; NULL or 0 bytes means {}). */
 gd_event_t *gd_event_new_raw(const char *name, uint64_t seq, int64_t ts_ms, const char *data_json,
                              size_t data_len);
 /* References are counted without atomics: share an event on one thread (the
@@ -68,7 +70,7 @@ struct gd_bus_s {
     uv_loop_t *loop;
     uv_idle_t idle; /* runs deliveries while any queue is non-empty */
     gd_bus_sub_t *subs;
-    uint64_t next_seq;
+    uint64_t next_seq; /* the seq the next publish gets; starts at 1 */
     uint64_t published;
     int delivering;
     int closing;
@@ -96,6 +98,9 @@ int64_t gd_now_ms(void);
 uint64_t gd_bus_publish(gd_bus_t *bus, const char *name, const cJSON *data);
 uint64_t gd_bus_publish_raw(gd_bus_t *bus, const char *name, const char *data_json,
                             size_t data_len);
+/* Reserves the next seq for an event built outside the bus (gd_event_new),
+ * such as hello sent straight to one host, so seqs stay unique. */
+uint64_t gd_bus_take_seq(gd_bus_t *bus);
 /* Queues an already-built event (its seq is the caller's); takes no
  * ownership of the caller's reference. */
 void gd_bus_publish_event(gd_bus_t *bus, gd_event_t *ev);

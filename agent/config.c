@@ -27,19 +27,20 @@
     (offsetof(gd_config_t, path) +                                                                 \
      0 * sizeof(char[1 - 2 * (sizeof(((gd_config_t *)0)->path) != (size))]))
 
-#define INT_KEY(sec, key, def, lo, hi, rt, help)                                                   \
-    {                                                                                              \
-#sec, #key, GD_CFG_INT, FIELD(sec.key, sizeof(int64_t)), def, lo, hi, NULL, rt, help       \
-    }
-#define ENUM_KEY(sec, key, def, choices, rt, help)                                                 \
-    {                                                                                              \
-#sec, #key, GD_CFG_ENUM, FIELD(sec.key, sizeof(int64_t)), def, 0, 0, choices, rt, help     \
-    }
-#define STR_KEY(sec, key, def, min_len, rt, help)                                                  \
-    {                                                                                              \
-#sec, #key, GD_CFG_STRING, FIELD(sec.key, GD_CFG_STR_MAX), def, min_len,                   \
-            GD_CFG_STR_MAX - 1, NULL, rt, help                                                     \
-    }
+/* clang-format off */
+#define INT_KEY(sec, key, def, lo, hi, rt, help_text)                                      \
+    { .section = #sec, .name = #key, .type = GD_CFG_INT,                                   \
+      .offset = FIELD(sec.key, sizeof(int64_t)), .default_value = def,                     \
+      .min = lo, .max = hi, .runtime = rt, .help = help_text }
+#define ENUM_KEY(sec, key, def, names, rt, help_text)                                      \
+    { .section = #sec, .name = #key, .type = GD_CFG_ENUM,                                  \
+      .offset = FIELD(sec.key, sizeof(int64_t)), .default_value = def,                     \
+      .choices = names, .runtime = rt, .help = help_text }
+#define STR_KEY(sec, key, def, min_len, rt, help_text)                                     \
+    { .section = #sec, .name = #key, .type = GD_CFG_STRING,                                \
+      .offset = FIELD(sec.key, GD_CFG_STR_MAX), .default_value = def,                      \
+      .min = min_len, .max = GD_CFG_STR_MAX - 1, .runtime = rt, .help = help_text }
+/* clang-format on */
 
 /* Same order as gd_log_level_t and gd_fsync_mode_t: the value is the index. */
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
@@ -103,7 +104,7 @@ const gd_cfg_key_t gd_config_keys[] = {
     STR_KEY(commands, reboot_argv, "systemctl reboot", 1, RESTART,
             "Command run for reboot, split on spaces"),
 
-    {NULL, NULL, GD_CFG_INT, 0, NULL, 0, 0, NULL, 0, NULL},
+    {.name = NULL},
 };
 
 static int64_t *int_field(gd_config_t *cfg, const gd_cfg_key_t *key)

@@ -35,4 +35,31 @@ uint64_t gd_metrics_total_errors(const gd_metrics_t *m);
 /* Cancels outstanding thread-pool work; safe to call with the loop stopped. */
 void gd_metrics_free(gd_metrics_t *m);
 
+/* Additions beyond the lead's interface (tests, the benchmark, commands). */
+
+/* Two collects of a rate collector closer than this are not a window: the
+ * second repeats the first's values instead of dividing by nearly nothing. */
+#define GD_METRICS_MIN_WINDOW_MS 50
+/* A statvfs out longer than this marks its filesystem "timeout". */
+#define GD_METRICS_FS_TIMEOUT_MS 5000
+
+struct statvfs;
+
+/* What tests and the benchmark inject; zeroed fields take the defaults. */
+typedef struct gd_metrics_opts_s {
+    uint64_t (*now_ns)(void *ctx); /* monotonic clock; uv_hrtime() by default */
+    void *clock_ctx;
+    int (*statvfs_fn)(const char *path, struct statvfs *out); /* statvfs(3) */
+    uint64_t fs_timeout_ms;                                   /* GD_METRICS_FS_TIMEOUT_MS */
+} gd_metrics_opts_t;
+
+/* gd_metrics_new with injected clock and statvfs; opts may be NULL. */
+int gd_metrics_new_ex(gd_metrics_t **out, uv_loop_t *loop, const gd_config_t *cfg,
+                      const gd_metrics_opts_t *opts, char *err, size_t errlen);
+/* Mask for "all" or a comma-separated list of names (metrics.collectors).
+ * -EINVAL naming the bad one in err. */
+int gd_metrics_mask_from_list(const char *list, uint32_t *mask, char *err, size_t errlen);
+/* The collectors that are running (selected, and their source present). */
+uint32_t gd_metrics_enabled_mask(const gd_metrics_t *m);
+
 #endif

@@ -15,13 +15,16 @@
 
 static const char *systemd_dir = "/run/systemd/system";
 static const char *systemctl_path = "systemctl";
+static uint64_t systemctl_timeout_ms = GD_SERVICE_TIMEOUT_MS;
 
-void gd_service_set_paths(const char *dir, const char *systemctl)
+void gd_service_set_paths(const char *dir, const char *systemctl, uint64_t timeout_ms)
 {
     if (dir)
         systemd_dir = dir;
     if (systemctl)
         systemctl_path = systemctl;
+    if (timeout_ms)
+        systemctl_timeout_ms = timeout_ms;
 }
 
 /* ---- unit names (systemd's src/basic/unit-name.c) ---- */
@@ -239,7 +242,7 @@ static void run_systemctl(service_state_t *st, uv_loop_t *loop)
         argv[n++] = st->unit;
     }
     argv[n] = NULL;
-    gd_child_run(&st->child, loop, argv, env, GD_SERVICE_TIMEOUT_MS, GD_SERVICE_MAX_OUTPUT,
+    gd_child_run(&st->child, loop, argv, env, systemctl_timeout_ms, GD_SERVICE_MAX_OUTPUT,
                  service_done, st);
 }
 
@@ -270,8 +273,8 @@ static void reply_child_error(service_state_t *st)
         gd_reply_error(st->req, "failed", "cannot run %s: %s", systemctl_path,
                        uv_strerror(c->spawn_error));
     } else if (c->timed_out) {
-        gd_reply_error(st->req, "timeout", "systemctl %s %s took longer than %d s", verb,
-                       st->unit, GD_SERVICE_TIMEOUT_MS / 1000);
+        gd_reply_error(st->req, "timeout", "systemctl %s %s took longer than %llu ms", verb,
+                       st->unit, (unsigned long long)systemctl_timeout_ms);
     } else if (c->term_signal) {
         gd_reply_error(st->req, "failed", "systemctl %s was killed by signal %d", verb,
                        c->term_signal);

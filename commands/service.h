@@ -5,6 +5,7 @@
 #define GUESTD_SERVICE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
@@ -42,9 +43,10 @@ typedef struct gd_unit_status_s {
 int gd_service_parse_show(const char *text, gd_unit_status_t *out);
 
 /* Test seam: where to look for a running systemd (default
- * "/run/systemd/system") and which systemctl to run (default "systemctl",
- * looked up in PATH). NULL keeps a value. Not for production use. */
-void gd_service_set_paths(const char *systemd_dir, const char *systemctl);
+ * "/run/systemd/system"), which systemctl to run (default "systemctl",
+ * looked up in PATH) and its time limit (default GD_SERVICE_TIMEOUT_MS).
+ * NULL or 0 keeps a value. Not for production use. */
+void gd_service_set_paths(const char *systemd_dir, const char *systemctl, uint64_t timeout_ms);
 
 extern const gd_command_t gd_commands_service[];
 

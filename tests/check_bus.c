@@ -283,6 +283,18 @@ START_TEST(test_seq_and_clock)
     ck_assert_str_eq(a.held[0]->line, "{\"event\":\"x\",\"seq\":3,\"ts\":5002,\"data\":3}\n");
     drop_held(&a);
     ck_assert_uint_eq(h.bus.published, 3);
+
+    /* A seq taken for an event built outside the bus is not reused. */
+    ck_assert_uint_eq(gd_bus_take_seq(&h.bus), 4);
+    ck_assert_uint_eq(gd_bus_publish_raw(&h.bus, "x", "5", 1), 5);
+    gd_event_t *ev = gd_event_new("hello", 6, 0, NULL);
+    gd_bus_publish_event(&h.bus, ev); /* its seq is the caller's */
+    ck_assert_uint_eq(ev->refs, 2);
+    gd_event_unref(ev);
+    ck_assert_int_eq(run_once(&h), 0);
+    ck_assert_str_eq(call_log, "A3 A5 A6 ");
+    ck_assert_uint_eq(h.bus.published, 5);
+    drop_held(&a);
     harness_close(&h);
 }
 END_TEST

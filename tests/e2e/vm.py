@@ -2,7 +2,7 @@
 
 Boots a Debian kernel under QEMU (TCG) with a busybox initramfs that holds the
 guestd binary under test, a virtio-serial port on a host unix socket, a QMP
-monitor and a root shell on the serial console, and gives a test script:
+monitor and a command shell on the serial console, and gives a test script:
 
   VM          boot/stop the guest, run shell commands in it (VM.sh), read
               guestd's /proc/<pid>/status, hot-plug/unplug ports through QMP
@@ -16,25 +16,28 @@ Both live under $GUESTD_E2E_CACHE (default /var/cache/guestd-e2e), never in
 the repository. Every per-run file (sockets, logs) is in one temporary
 directory, removed after a clean run and kept (and named) after a failure.
 
-Guest layout (see INIT_SCRIPT): /init mounts proc, sys and devtmpfs, insmods
+Guest side (see INIT_SCRIPT): /init mounts proc, sys and devtmpfs, insmods
 the virtio modules, starts a watcher that keeps /dev/virtio-ports/<name>
 links in step with /sys/class/virtio-ports (busybox has no udev; it polls
-every 100 ms without forking), starts the agent with the arguments passed on
-the kernel command line, then runs `sh -s` on ttyS0 for the harness. The
-agent's stdout/stderr and the watcher's notes go to ttyS1, which QEMU writes
-to a host file, so the agent's log survives a hung guest.
+every 100 ms with shell builtins only, so it does not fork while nothing
+changes), starts the agent with the arguments passed on the kernel command
+line (guestd.args=<base64 of one argument per line>), then reads commands
+from ttyS0 for the harness. The agent's stdout/stderr and the init/watcher
+notes go to ttyS1, which QEMU writes to a host file, so the agent's log
+survives a hung guest.
 
 Environment:
-  GUESTD_BIN          the guestd binary to test
-  GUESTD_E2E_CACHE    cache root (default /var/cache/guestd-e2e)
-  GUESTD_E2E_KEEP=1   keep the temporary directory even after success
+  GUESTD_BIN            the guestd binary to test
+  GUESTD_E2E_CACHE      cache root (default /var/cache/guestd-e2e)
+  GUESTD_E2E_KEEP=1     keep the temporary directory even after success
   GUESTD_E2E_VERBOSE=1  echo the guest console to stdout as it arrives and
-                      keep kernel messages at their normal level
-  GUESTD_E2E_QEMU     qemu binary (default qemu-system-x86_64)
+                        keep kernel messages at their normal level
+  GUESTD_E2E_DEBUG=1    the guest writes `ps` to the agent log every 5 s
+  GUESTD_E2E_QEMU       qemu binary (default qemu-system-x86_64)
 
 `python3 tests/e2e/vm.py selftest` checks the harness against a shell
-stand-in agent; `python3 tests/e2e/vm.py shell` boots a VM with GUESTD_BIN
-and runs guest commands typed on stdin (for poking at a failure by hand).
+stand-in agent; `python3 tests/e2e/vm.py shell [guestd args]` boots a VM with
+GUESTD_BIN and runs guest commands typed on stdin (for poking at a failure).
 """
 
 import base64
@@ -56,6 +59,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 CACHE = os.environ.get("GUESTD_E2E_CACHE", "/var/cache/guestd-e2e")
 VERBOSE = os.environ.get("GUESTD_E2E_VERBOSE", "") not in ("", "0")
+DEBUG = os.environ.get("GUESTD_E2E_DEBUG", "") not in ("", "0")
 QEMU = os.environ.get("GUESTD_E2E_QEMU", "qemu-system-x86_64")
 
 PORT_NAME = "org.guestd.agent.0"
@@ -63,7 +67,7 @@ PORT_DEV = "/dev/virtio-ports/" + PORT_NAME
 MODULES = ["virtio_ring", "virtio", "virtio_pci_modern_dev",
            "virtio_pci_legacy_dev", "virtio_pci", "virtio_console"]
 # Bump when the initramfs layout changes in a way the hash cannot see.
-LAYOUT_VERSION = "3"
+LAYOUT_VERSION = "4"
 
 
 class E2EError(Exception):
@@ -102,8 +106,7 @@ def _find_module(moddir, name):
                     return None
     for dirpath, _, files in os.walk(os.path.join(moddir, "kernel")):
         for f in files:
-            base = f.split(".ko")[0]
-            if base.replace("-", "_") != name or ".ko" not in f:
+            if ".ko" not in f or f.split(".ko")[0].replace("-", "_") != name:
                 continue
             path = os.path.join(dirpath, f)
             with open(path, "rb") as fh:
@@ -132,13 +135,13 @@ class Cpio:
         self.ino = 1
         self.names = set()
 
-    def _entry(self, name, mode, data=b"", rdev=(0, 0), mtime=0):
+    def _entry(self, name, mode, data=b"", rdev=(0, 0)):
         name = name.lstrip("/")
         if name in self.names:
             return
         self.names.add(name)
         nb = name.encode() + b"\0"
-        fields = [self.ino, mode, 0, 0, 2 if mode & 0o040000 else 1, mtime,
+        fields = [self.ino, mode, 0, 0, 2 if mode & 0o040000 else 1, 0,
                   len(data), 0, 0, rdev[0], rdev[1], len(nb), 0]
         self.ino += 1
         hdr = b"070701" + b"".join(b"%08X" % v for v in fields) + nb
@@ -150,19 +153,21 @@ class Cpio:
         for i in range(1, len(parts) + 1):
             self._entry("/".join(parts[:i]), 0o040000 | mode)
 
-    def file(self, name, data, mode=0o644):
+    def _parent(self, name):
         parent = os.path.dirname(name.strip("/"))
         if parent:
             self.dir(parent)
+
+    def file(self, name, data, mode=0o644):
+        self._parent(name)
         self._entry(name, 0o100000 | mode, data)
 
     def symlink(self, name, target):
-        parent = os.path.dirname(name.strip("/"))
-        if parent:
-            self.dir(parent)
+        self._parent(name)
         self._entry(name, 0o120777, target.encode())
 
     def chardev(self, name, major, minor, mode=0o600):
+        self._parent(name)
         self._entry(name, 0o020000 | mode, rdev=(major, minor))
 
     def finish(self):
@@ -197,7 +202,6 @@ done
 note "modules loaded"
 
 # /dev/virtio-ports/<name> -> ../vportNpM, kept in step with sysfs (no udev).
-# Polls every 100 ms with shell builtins only: no fork while nothing changes.
 mkfifo /run/e2e-tick
 (
     exec 9<>/run/e2e-tick
@@ -245,14 +249,32 @@ if [ -n "$cmd" ]; then
     while [ ! -s /run/guestd.pid ]; do read -t 0.01 _ <>/run/e2e-tick; done
 fi
 
+if param e2e.debug >/dev/null; then
+    (
+        while :; do
+            sleep 5
+            { echo "=== ps"; ps -o pid,ppid,stat,args; grep -H . /proc/[0-9]*/wchan; } >$LOG 2>&1
+        done
+    ) </dev/null >/dev/null 2>&1 &
+fi
 param e2e.verbose >/dev/null || dmesg -n 1
 stty -F /dev/ttyS0 -echo 2>/dev/null
 read up _ </proc/uptime
 echo "@@E2E-READY uptime=$up"
-# The harness's shell: no prompt, no echo, one command line at a time.
-# (stdin is a pipe so that ash is not interactive: no prompt, no editing)
+# The harness's shell: one command per line, "@@<n> <command>"; its output is
+# framed by "@@<n>-B" and "@@<n>-E:<status>". Each command runs in its own
+# sh -c, so a syntax error cannot take the loop down; other lines are ignored.
 while :; do
-    cat /dev/ttyS0 | sh -s >/dev/ttyS0 2>&1
+    while IFS= read -r line; do
+        case "$line" in
+        @@*" "*)
+            n=${line%% *}
+            echo "$n-B"
+            sh -c "${line#* }" </dev/null 2>&1
+            echo "$n-E:$?"
+            ;;
+        esac
+    done </dev/ttyS0 >/dev/ttyS0 2>&1
 done
 '''
 
@@ -304,7 +326,8 @@ def _ldd(binary):
 
 
 def build_initramfs(guestd_bin=None):
-    """Builds (or finds in the cache) the initramfs; returns its path."""
+    """Builds (or finds in the cache) the initramfs for guestd_bin (None: no
+    agent binary, for the stand-in). Returns (vmlinuz, initramfs path)."""
     vmlinuz, moddir, kver = fetch_kernel()
     files = {}   # guest path -> (host path, mode)
     busybox = shutil.which("busybox") or "/bin/busybox"
@@ -341,6 +364,7 @@ def build_initramfs(guestd_bin=None):
     out = os.path.join(cdir, "%s-%s.cpio.gz" % (kver, key))
     if os.path.exists(out):
         os.utime(out)
+        log("initramfs from the cache: %s" % out)
         return vmlinuz, out
 
     applets = subprocess.run([busybox, "--list"], stdout=subprocess.PIPE,
@@ -352,8 +376,8 @@ def build_initramfs(guestd_bin=None):
     c.chardev("dev/console", 5, 1)
     c.chardev("dev/null", 1, 3, 0o666)
     c.chardev("dev/ttyS0", 4, 64)
-    for gpath, (hpath, mode) in sorted(files.items()):
-        c.file(gpath, contents[gpath], mode)
+    for gpath in sorted(files):
+        c.file(gpath, contents[gpath], files[gpath][1])
     for a in applets:
         if a != "busybox":
             c.symlink("bin/" + a, "busybox")
@@ -384,7 +408,7 @@ def build_initramfs(guestd_bin=None):
 
 
 # --------------------------------------------------------------------------
-# Sockets: line readers
+# Sockets
 
 class _LineSocket:
     def __init__(self, sock):
@@ -393,10 +417,13 @@ class _LineSocket:
         self.eof = False
 
     def readline(self, deadline):
-        """One line (bytes, without \\n), or None at the deadline.
-        Raises EOFError when the peer closed."""
+        """One line (bytes, without the newline), or None at the deadline.
+        Raises EOFError when the peer has closed."""
         while b"\n" not in self.buf:
             if self.eof:
+                if self.buf:
+                    line, self.buf = self.buf, b""
+                    return line
                 raise EOFError("connection closed")
             left = deadline - time.monotonic()
             if left <= 0:
@@ -408,10 +435,7 @@ class _LineSocket:
                 return None
             if not chunk:
                 self.eof = True
-                if self.buf:
-                    line, self.buf = self.buf, b""
-                    return line
-                raise EOFError("connection closed")
+                continue
             self.buf += chunk
         line, _, self.buf = self.buf.partition(b"\n")
         return line.rstrip(b"\r")
@@ -423,34 +447,37 @@ class _LineSocket:
             pass
 
 
+def _connect_unix(path, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            t = time.monotonic()
+            s.connect(path)
+            return s, t
+        except OSError as e:
+            s.close()
+            if time.monotonic() > deadline:
+                raise E2EError("cannot connect to %s: %s" % (path, e))
+            time.sleep(0.05)
+
+
 class QMP:
-    """Minimal QMP client. Events are kept in self.events."""
+    """Minimal QMP client. Events that arrive are kept in self.events."""
 
     def __init__(self, path, timeout=30):
-        deadline = time.monotonic() + timeout
-        while True:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                s.connect(path)
-                break
-            except OSError:
-                s.close()
-                if time.monotonic() > deadline:
-                    raise E2EError("QMP socket %s never came up" % path)
-                time.sleep(0.05)
+        s, _ = _connect_unix(path, timeout)
         self.ls = _LineSocket(s)
         self.events = []
         self.next_id = 1
         greeting = self._read(time.monotonic() + timeout)
-        if "QMP" not in greeting:
+        if greeting is None or "QMP" not in greeting:
             raise E2EError("QMP greeting: %r" % greeting)
         self.execute("qmp_capabilities")
 
     def _read(self, deadline):
         line = self.ls.readline(deadline)
-        if line is None:
-            raise E2EError("QMP: timed out")
-        return json.loads(line)
+        return None if line is None else json.loads(line)
 
     def execute(self, cmd, timeout=30, **args):
         qid = "q%d" % self.next_id
@@ -462,6 +489,8 @@ class QMP:
         deadline = time.monotonic() + timeout
         while True:
             r = self._read(deadline)
+            if r is None:
+                raise E2EError("QMP %s: no answer within %ss" % (cmd, timeout))
             if "event" in r:
                 self.events.append(r)
                 continue
@@ -477,13 +506,9 @@ class QMP:
             for i, e in enumerate(self.events):
                 if e["event"] == name and (match is None or match(e)):
                     return self.events.pop(i)
-            left = deadline - time.monotonic()
-            if left <= 0:
+            r = self._read(deadline)
+            if r is None:
                 raise E2EError("QMP: no %s event within %ss" % (name, timeout))
-            try:
-                r = self._read(deadline)
-            except E2EError:
-                continue
             if "event" in r:
                 self.events.append(r)
 
@@ -491,37 +516,30 @@ class QMP:
         self.ls.close()
 
 
+def short(m, n=200):
+    s = json.dumps({k: v for k, v in m.items() if k != "_t"})
+    return s if len(s) <= n else s[:n] + "..."
+
+
 class Host:
-    """The host end of one virtio-serial port (a QEMU socket chardev)."""
+    """The host end of one virtio-serial port (a QEMU socket chardev).
+
+    Messages are dicts; each gets "_t", the monotonic time it was read.
+    A line that is not a JSON object comes back as {"_raw": text}."""
 
     def __init__(self, path, name="host"):
         self.path = path
         self.name = name
         self.ls = None
         self.next_id = 1
-        self.pending = []      # messages read while waiting for others
+        self.pending = []
         self.t_connect = None
 
     def connect(self, timeout=5):
-        deadline = time.monotonic() + timeout
-        while True:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                self.t_connect = time.monotonic()
-                s.connect(self.path)
-                break
-            except OSError as e:
-                s.close()
-                if time.monotonic() > deadline:
-                    raise E2EError("%s: cannot connect to %s: %s" % (self.name, self.path, e))
-                time.sleep(0.05)
+        s, self.t_connect = _connect_unix(self.path, timeout)
         self.ls = _LineSocket(s)
         self.pending = []
         return self
-
-    @property
-    def connected(self):
-        return self.ls is not None
 
     def close(self):
         if self.ls:
@@ -534,61 +552,53 @@ class Host:
     def send(self, obj):
         self.send_raw(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
 
+    def _read_msg(self, deadline):
+        while True:
+            line = self.ls.readline(deadline)
+            if line is None:
+                return None
+            if line.strip():
+                break
+        try:
+            m = json.loads(line)
+            if not isinstance(m, dict):
+                raise ValueError
+        except ValueError:
+            m = {"_raw": line.decode(errors="replace")}
+        m["_t"] = time.monotonic()
+        return m
+
     def recv(self, timeout):
-        """The next message (dict), or None at the timeout. A line that is
-        not JSON comes back as {"_raw": text}."""
+        """The next message, or None at the timeout."""
         if self.pending:
             return self.pending.pop(0)
-        line = self.ls.readline(time.monotonic() + timeout)
-        if line is None:
-            return None
-        self.last_line_time = time.monotonic()
-        if not line.strip():
-            return self.recv(timeout)
         try:
-            msg = json.loads(line)
-        except ValueError:
-            msg = {"_raw": line.decode(errors="replace")}
-        if not isinstance(msg, dict):
-            msg = {"_raw": line.decode(errors="replace")}
-        msg["_t"] = time.monotonic()
-        return msg
+            return self._read_msg(time.monotonic() + timeout)
+        except EOFError:
+            raise E2EError("%s: connection closed" % self.name)
 
     def wait_for(self, pred, timeout, what="message"):
+        """The first message (pending or new) for which pred is true; the
+        others stay pending for later readers."""
+        for i, m in enumerate(self.pending):
+            if pred(m):
+                return self.pending.pop(i)
         deadline = time.monotonic() + timeout
-        skipped = []
-        try:
-            while True:
-                for i, m in enumerate(self.pending):
-                    if pred(m):
-                        return self.pending.pop(i)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise E2EError("%s: no %s within %.1fs (other lines: %s)"
-                                   % (self.name, what, timeout,
-                                      [_short(m) for m in skipped[-5:]] or "none"))
-                line = self.ls.readline(deadline)
-                if line is None:
-                    continue
-                if not line.strip():
-                    continue
-                try:
-                    m = json.loads(line)
-                    if not isinstance(m, dict):
-                        raise ValueError
-                except ValueError:
-                    m = {"_raw": line.decode(errors="replace")}
-                m["_t"] = time.monotonic()
-                if pred(m):
-                    # Keep what was skipped for later readers.
-                    self.pending.extend(skipped)
-                    skipped = []
-                    return m
-                skipped.append(m)
-        except EOFError:
-            raise E2EError("%s: connection closed while waiting for %s" % (self.name, what))
-        finally:
-            self.pending.extend(skipped)
+        seen = []
+        while True:
+            try:
+                m = self._read_msg(deadline)
+            except EOFError:
+                raise E2EError("%s: connection closed while waiting for %s (saw: %s)"
+                               % (self.name, what, [short(x) for x in seen[-5:]]))
+            if m is None:
+                raise E2EError("%s: no %s within %.1fs (saw: %s)"
+                               % (self.name, what, timeout,
+                                  [short(x) for x in seen[-5:]] or "nothing"))
+            if pred(m):
+                return m
+            self.pending.append(m)
+            seen.append(m)
 
     def wait_event(self, name, timeout=10):
         return self.wait_for(lambda m: m.get("event") == name, timeout,
@@ -606,21 +616,16 @@ class Host:
                              timeout, "response to %s (id %r)" % (cmd, id))
 
 
-def _short(m, n=160):
-    m = {k: v for k, v in m.items() if k != "_t"}
-    s = json.dumps(m)
-    return s if len(s) <= n else s[:n] + "..."
-
-
-def strip_meta(m):
-    return {k: v for k, v in m.items() if k != "_t"}
-
-
 # --------------------------------------------------------------------------
 # The VM
 
 class VM:
-    """One QEMU guest. Use as a context manager, or call start()/stop()."""
+    """One QEMU guest. Use as a context manager, or call start()/stop().
+
+    agent: "guestd" (GUESTD_BIN, started by /init with guestd_args),
+    "standin" (a shell imitation, for checking the harness) or "none".
+    port_at_boot: whether the virtserialport org.guestd.agent.0 (on the
+    host socket self.port_path) exists from the start."""
 
     def __init__(self, name="vm", agent="guestd", guestd_bin=None,
                  guestd_args=None, port_at_boot=True, mem=256, workdir=None):
@@ -639,6 +644,8 @@ class VM:
         self.qemu_log = os.path.join(self.dir, name + "-qemu.log")
         self.proc = None
         self.qmp = None
+        self.reader = None
+        self.qemu_err = None
         self.con = bytearray()
         self.con_pos = 0
         self.con_cv = threading.Condition()
@@ -646,11 +653,10 @@ class VM:
         self.marker = 0
         self.boot_seconds = None
         self.failed = False
-        self.hotplug_ports = {}
         if len(self.port_path) > 100:
             raise E2EError("temporary directory path too long for unix sockets: %s" % self.dir)
 
-    # -- lifecycle ---------------------------------------------------------
+    # -- lifecycle -------------------------------------------------------------
 
     def start(self, timeout=180):
         if self.agent == "guestd":
@@ -658,10 +664,12 @@ class VM:
                 raise E2EError("guestd binary %r is not executable" % self.guestd_bin)
         vmlinuz, initrd = build_initramfs(self.guestd_bin if self.agent == "guestd" else None)
         cmdline = ["console=ttyS0", "panic=-1", "e2e.agent=%s" % self.agent]
-        if not VERBOSE:
-            cmdline.append("quiet")
-        else:
+        if DEBUG:
+            cmdline.append("e2e.debug=1")
+        if VERBOSE:
             cmdline.append("e2e.verbose=1")
+        else:
+            cmdline.append("quiet")
         if self.guestd_args:
             enc = "".join(a + "\n" for a in self.guestd_args).encode()
             cmdline.append("guestd.args=" + base64.b64encode(enc).decode())
@@ -686,11 +694,19 @@ class VM:
         self.reader.start()
         self.qmp = QMP(self.qmp_path)
         m = self.wait_console(rb"@@E2E-READY uptime=([0-9.]+)", timeout)
+        # Input sent while the guest is still opening ttyS0 can be lost:
+        # probe until the command loop answers.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.sh("true", timeout=2)
+                break
+            except E2EError:
+                if time.monotonic() > deadline:
+                    raise
         self.boot_seconds = time.monotonic() - self.t_start
-        log("%s: guest ready in %.1f s (guest uptime %s s)"
+        log("%s: guest ready in %.1f s (guest uptime at /init's end: %s s)"
             % (self.name, self.boot_seconds, m.group(1).decode()))
-        # The shell takes a moment to start reading; make sure it answers.
-        self.sh("true", timeout=30)
         return self
 
     def _read_console(self):
@@ -746,15 +762,16 @@ class VM:
             log("%s: QEMU did not quit; killing it" % self.name)
             self.proc.kill()
             self.proc.wait()
-        for c in (self.qmp,):
-            if c:
-                c.close()
+        if self.qmp:
+            self.qmp.close()
         try:
             self.proc.stdin.close()
         except OSError:
             pass
-        self.reader.join(timeout=5)
-        self.qemu_err.close()
+        if self.reader:
+            self.reader.join(timeout=5)
+        if self.qemu_err:
+            self.qemu_err.close()
         self.proc = None
 
     def __enter__(self):
@@ -764,6 +781,7 @@ class VM:
             self.failed = True
             self.dump_logs()
             self.stop()
+            self.cleanup()
             raise
 
     def __exit__(self, et, ev, tb):
@@ -778,7 +796,7 @@ class VM:
         if not self.own_workdir:
             return
         if self.failed or os.environ.get("GUESTD_E2E_KEEP"):
-            log("%s: kept %s (console, agent and qemu logs)" % (self.name, self.dir))
+            log("%s: logs kept in %s" % (self.name, self.dir))
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -791,6 +809,13 @@ class VM:
         except OSError:
             return ""
 
+    def agent_log_mark(self):
+        """A position in the agent log, for agent_log_since()."""
+        return len(self.agent_log_text())
+
+    def agent_log_since(self, mark):
+        return self.agent_log_text()[mark:]
+
     def dump_logs(self, lines=60):
         def tail(path, what):
             try:
@@ -798,11 +823,12 @@ class VM:
                     text = f.read().decode(errors="replace").replace("\r", "")
             except OSError:
                 return
-            rows = text.splitlines()[-lines:]
+            rows = [r for r in text.splitlines() if not re.match(r"@@\d+-[BE]", r)]
+            rows = rows[-lines:]
             print("----- %s: %s (last %d lines of %s) -----" % (self.name, what, len(rows), path))
             for r in rows:
                 print("  | " + r)
-        tail(self.agent_log, "agent log (ttyS1)")
+        tail(self.agent_log, "agent log (guest ttyS1)")
         tail(self.console_log, "guest console (ttyS0)")
         tail(self.qemu_log, "qemu stderr")
         sys.stdout.flush()
@@ -810,8 +836,9 @@ class VM:
     # -- guest shell -----------------------------------------------------------
 
     def sh(self, cmd, timeout=30, check=True):
-        """Runs a shell command line in the guest; returns its output (str).
-        With check, a non-zero status raises."""
+        """Runs a one-line shell command in the guest (sh -c, stdin
+        /dev/null, stderr merged) and returns its output. With check, a
+        non-zero status raises."""
         rc, out = self.sh_rc(cmd, timeout)
         if check and rc != 0:
             raise E2EError("%s: guest command %r failed (status %d): %s"
@@ -819,16 +846,23 @@ class VM:
         return out
 
     def sh_rc(self, cmd, timeout=30):
+        if "\n" in cmd:
+            raise E2EError("guest commands are one line: %r" % cmd)
+        if self.proc is None or self.proc.poll() is not None:
+            raise E2EError("%s: QEMU is not running" % self.name)
         self.marker += 1
         n = self.marker
-        line = "echo @@B%d; { %s\n} </dev/null 2>&1; echo @@E%d:$?\n" % (n, cmd, n)
+        line = "\n@@%d %s\n" % (n, cmd)
         if len(line) > 3500:
             raise E2EError("guest command too long for the tty (%d bytes)" % len(line))
         with self.con_cv:
             start = len(self.con)
-        self.proc.stdin.write(line.encode())
-        self.proc.stdin.flush()
-        rx = re.compile(rb"@@B%d\r?\n(.*?)@@E%d:(\d+)\r?$" % (n, n), re.M | re.S)
+        try:
+            self.proc.stdin.write(line.encode())
+            self.proc.stdin.flush()
+        except OSError as e:
+            raise E2EError("%s: cannot write to the console: %s" % (self.name, e))
+        rx = re.compile(rb"^@@%d-B\r?\n(.*?)^@@%d-E:(\d+)\r?$" % (n, n), re.M | re.S)
         deadline = time.monotonic() + timeout
         with self.con_cv:
             while True:
@@ -846,44 +880,34 @@ class VM:
                 self.con_cv.wait(left)
 
     def guestd_pid(self):
-        out = self.sh("cat /run/guestd.pid").strip()
-        return int(out)
+        return int(self.sh("cat /run/guestd.pid").strip())
+
+    def alive(self, pid):
+        rc, out = self.sh_rc("grep -q '^State:.*[RSD]' /proc/%d/status" % pid)
+        return rc == 0
 
     def proc_status(self, pid):
         """/proc/<pid>/status as a dict (raises if the process is gone)."""
-        out = self.sh("cat /proc/%d/status" % pid)
         st = {}
-        for line in out.splitlines():
+        for line in self.sh("cat /proc/%d/status" % pid).splitlines():
             k, _, v = line.partition(":")
             st[k.strip()] = v.strip()
         return st
 
-    def alive(self, pid):
-        rc, out = self.sh_rc("[ -d /proc/%d ] && ! grep -q '^State:.*Z' /proc/%d/status" % (pid, pid))
-        return rc == 0
-
     def ctxt_switches(self, pid):
-        """(voluntary, nonvoluntary) of the main thread, and the voluntary
-        sum over all threads."""
-        out = self.sh("cat /proc/%d/status; for t in /proc/%d/task/*; do "
-                      "grep '^voluntary_ctxt_switches' $t/status; done" % (pid, pid))
-        main_v = main_nv = None
-        tsum = 0
-        seen_main = False
-        for line in out.splitlines():
-            k, _, v = line.partition(":")
-            k = k.strip()
-            if k == "voluntary_ctxt_switches":
-                if not seen_main:
-                    main_v = int(v)
-                    seen_main = True
-                else:
-                    tsum += int(v)
-            elif k == "nonvoluntary_ctxt_switches" and main_nv is None:
-                main_nv = int(v)
-        return main_v, main_nv, tsum
+        """(voluntary, nonvoluntary) context switches of the process's main
+        thread (/proc/<pid>/status), and the voluntary ones summed over all
+        its threads (/proc/<pid>/task/*/status)."""
+        out = self.sh("grep ctxt_switches /proc/%d/status; echo ---; "
+                      "cat /proc/%d/task/*/status | grep ^voluntary_ctxt_switches"
+                      % (pid, pid))
+        head, _, threads = out.partition("---")
+        vals = dict((k.strip(), int(v)) for k, _, v in
+                    (l.partition(":") for l in head.splitlines() if ":" in l))
+        tsum = sum(int(l.partition(":")[2]) for l in threads.splitlines() if ":" in l)
+        return vals["voluntary_ctxt_switches"], vals["nonvoluntary_ctxt_switches"], tsum
 
-    # -- hot-plug ----------------------------------------------------------------
+    # -- hot-plug --------------------------------------------------------------
 
     def add_chardev(self, cid, path):
         self.qmp.execute("chardev-add", id=cid, backend={
@@ -912,16 +936,21 @@ def median(xs):
 
 
 # --------------------------------------------------------------------------
-# Command line: selftest (harness against the stand-in agent) and shell
+# Command line: selftest (the harness against the stand-in) and shell
 
 def _selftest():
     with VM("selftest", agent="standin") as vm:
         log("guest kernel: %s" % vm.sh("uname -r").strip())
+        for i in range(20):
+            assert vm.sh("echo %d" % i).strip() == str(i)
+        rc, out = vm.sh_rc("echo 'unbalanced")
+        assert rc != 0, (rc, out)
+        assert vm.sh("echo still here").strip() == "still here"
         pid = vm.guestd_pid()
         log("stand-in pid %d, links: %s" % (pid, vm.sh("ls -l /dev/virtio-ports/").strip()))
         h = vm.host().connect()
         hello = h.wait_event("hello", 10)
-        log("hello: %s" % _short(hello))
+        log("hello: %s" % short(hello))
         r = h.request("ping")
         assert r.get("ok") is True and r.get("result") == {"pong": True}, r
         lat = []
@@ -936,17 +965,19 @@ def _selftest():
         v0 = vm.ctxt_switches(pid)
         time.sleep(5)
         v1 = vm.ctxt_switches(pid)
-        log("stand-in ctxt switches over 5 s idle: %d" % (v1[0] - v0[0]))
-        # Hot-plug a second port.
+        log("stand-in ctxt switches over 5 s idle: %d (all threads %d)"
+            % (v1[0] - v0[0], v1[2] - v0[2]))
         p2 = os.path.join(vm.dir, "p2.sock")
         vm.add_chardev("c2", p2)
         vm.add_port("vp2", "c2", name="org.guestd.test.2")
         time.sleep(0.5)
-        log("after device_add: %s" % vm.sh("ls -l /dev/virtio-ports/").strip())
+        out = vm.sh("ls /dev/virtio-ports/")
+        assert "org.guestd.test.2" in out, out
         vm.del_port("vp2")
         vm.remove_chardev("c2")
         time.sleep(0.5)
-        log("after device_del: %s" % vm.sh("ls -l /dev/virtio-ports/").strip())
+        out = vm.sh("ls /dev/virtio-ports/")
+        assert "org.guestd.test.2" not in out, out
     log("selftest passed")
 
 

@@ -1,0 +1,13 @@
+/* power.shutdown and power.reboot: answer, wait until the answer has been
+ * written to the host, wait delay_s, then run commands.poweroff_argv or
+ * commands.reboot_argv (split on spaces) as a child. */
+#ifndef GUESTD_POWER_H
+#define GUESTD_POWER_H
+
+#include "commands/command.h"
+
+#define GD_POWER_MAX_DELAY_S 86400
+
+extern const gd_command_t gd_commands_power[];
+
+#endif

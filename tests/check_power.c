@@ -1,0 +1,277 @@
+/* Check suite for commands/power.c: the reply goes out first, then the
+ * configured command (a harmless substitute here) runs after delay_s. */
+#include <check.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "agent/agent.h"
+#include "agent/config.h"
+#include "agent/log.h"
+#include "commands/dispatch.h"
+#include "commands/power.h"
+
+/* ---- harness: a real dispatcher and loop, replies captured (the same in
+ * each check_<family>.c of the commands) ---- */
+static uv_loop_t loop;
+static gd_agent_t agent;
+static gd_dispatch_t disp;
+static char *replies[256];
+static int n_replies;
+static void (*on_reply)(const char *line); /* a test's hook, or NULL */
+
+static void capture(void *ctx, uint64_t conn_gen, const char *line, size_t len)
+{
+    (void)ctx;
+    (void)conn_gen;
+    ck_assert_int_lt(n_replies, 256);
+    ck_assert_int_gt(len, 0);
+    ck_assert_int_eq(line[len - 1], '\n');
+    replies[n_replies++] = strndup(line, len - 1);
+    if (on_reply)
+        on_reply(replies[n_replies - 1]);
+}
+
+static void harness_setup(void)
+{
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    memset(&agent, 0, sizeof(agent));
+    agent.loop = &loop;
+    gd_config_defaults(&agent.cfg);
+    gd_dispatch_init(&disp, &agent, capture, NULL);
+    gd_dispatch_configure(&disp, agent.cfg.commands.allow, agent.cfg.commands.deny,
+                          (unsigned)agent.cfg.commands.max_concurrent);
+    agent.dispatch = &disp;
+    n_replies = 0;
+    on_reply = NULL;
+    gd_log_set_level(GD_LOG_ERROR);
+}
+
+static void harness_teardown(void)
+{
+    uv_run(&loop, UV_RUN_DEFAULT); /* whatever is still running ends */
+    gd_dispatch_free(&disp);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    for (int i = 0; i < n_replies; i++)
+        free(replies[i]);
+}
+
+/* Dispatches one request line and runs the loop until its reply; returns
+ * the parsed reply (freed by the caller). */
+static cJSON *call(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static cJSON *call(const char *fmt, ...)
+{
+    char *line;
+    va_list ap;
+    va_start(ap, fmt);
+    ck_assert_int_ge(vasprintf(&line, fmt, ap), 0);
+    va_end(ap);
+    int before = n_replies;
+    gd_dispatch_line(&disp, 1, line, strlen(line));
+    free(line);
+    while (n_replies == before)
+        ck_assert_msg(uv_run(&loop, UV_RUN_ONCE) != 0 || n_replies > before,
+                      "the loop ended without a reply");
+    ck_assert_int_eq(n_replies, before + 1);
+    cJSON *reply = cJSON_Parse(replies[before]);
+    ck_assert_ptr_nonnull(reply);
+    return reply;
+}
+
+/* The result of an ok reply (owned by reply). */
+static const cJSON *result_of(const cJSON *reply)
+{
+    const cJSON *ok = cJSON_GetObjectItemCaseSensitive(reply, "ok");
+    if (!cJSON_IsTrue(ok)) {
+        char *text = cJSON_PrintUnformatted(reply);
+        ck_abort_msg("expected ok, got %s", text);
+    }
+    const cJSON *result = cJSON_GetObjectItemCaseSensitive(reply, "result");
+    ck_assert_ptr_nonnull(result);
+    return result;
+}
+
+/* Asserts an error reply with this code; returns its message. */
+static const char *error_of(const cJSON *reply, const char *code)
+{
+    const cJSON *ok = cJSON_GetObjectItemCaseSensitive(reply, "ok");
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(reply, "error");
+    char *text = cJSON_PrintUnformatted(reply);
+    ck_assert_msg(cJSON_IsFalse(ok) && err, "expected %s, got %s", code, text);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(err, "code");
+    ck_assert_msg(cJSON_IsString(c) && strcmp(c->valuestring, code) == 0, "expected %s, got %s",
+                  code, text);
+    free(text);
+    return cJSON_GetObjectItemCaseSensitive(err, "message")->valuestring;
+}
+
+/* Shorthands: a call expected to fail with code (message checked to contain
+ * want when non-NULL). */
+static void expect_error(const char *code, const char *want, const char *request)
+{
+    cJSON *reply = call("%s", request);
+    const char *msg = error_of(reply, code);
+    if (want)
+        ck_assert_msg(strstr(msg, want), "message '%s' lacks '%s'", msg, want);
+    cJSON_Delete(reply);
+}
+
+__attribute__((unused)) static const char *str_field(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    ck_assert_msg(cJSON_IsString(v), "field %s is not a string", name);
+    return v->valuestring;
+}
+
+__attribute__((unused)) static double num_field(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    ck_assert_msg(cJSON_IsNumber(v), "field %s is not a number", name);
+    return v->valuedouble;
+}
+/* ---- end of harness ---- */
+
+static char dir[64];
+static char marker[128];
+static int marker_at_reply = -1; /* whether the marker existed when the reply was sent */
+static uint64_t reply_ns;
+
+static void note_reply(const char *line)
+{
+    (void)line;
+    marker_at_reply = access(marker, F_OK) == 0;
+    reply_ns = uv_hrtime();
+}
+
+static void setup(void)
+{
+    harness_setup();
+    snprintf(dir, sizeof(dir), "/tmp/check_power.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(marker, sizeof(marker), "%s/done", dir);
+    marker_at_reply = -1;
+    on_reply = note_reply;
+}
+
+static void teardown(void)
+{
+    harness_teardown();
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void set_argv(char *field, const char *fmt, const char *arg)
+{
+    snprintf(field, GD_CFG_STR_MAX, fmt, arg);
+}
+
+START_TEST(test_reboot_answers_then_runs)
+{
+    set_argv(agent.cfg.commands.reboot_argv, "touch %s", marker);
+    cJSON *reply = call("{\"id\":\"r1\",\"cmd\":\"power.reboot\"}");
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(result_of(reply), "scheduled")));
+    ck_assert_str_eq(cJSON_GetObjectItem(reply, "id")->valuestring, "r1");
+    cJSON_Delete(reply);
+    ck_assert_int_eq(marker_at_reply, 0); /* not yet when the answer went out */
+    uv_run(&loop, UV_RUN_DEFAULT);        /* the timer, the child, its exit */
+    ck_assert_int_eq(access(marker, F_OK), 0);
+}
+END_TEST
+
+static void stop_loop(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
+START_TEST(test_shutdown_after_delay)
+{
+    set_argv(agent.cfg.commands.poweroff_argv, "touch %s", marker);
+    cJSON *reply = call("{\"cmd\":\"power.shutdown\",\"args\":{\"delay_s\":1}}");
+    result_of(reply);
+    cJSON_Delete(reply);
+    ck_assert_int_eq(marker_at_reply, 0);
+    /* Half a second in, nothing has run. */
+    uv_timer_t peek;
+    uv_timer_init(&loop, &peek);
+    uv_timer_start(&peek, stop_loop, 500, 0);
+    peek.data = NULL;
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(access(marker, F_OK), -1);
+    uv_close((uv_handle_t *)&peek, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(access(marker, F_OK), 0);
+    uint64_t ms = (uv_hrtime() - reply_ns) / 1000000;
+    ck_assert_msg(ms >= 950, "ran %llu ms after the reply", (unsigned long long)ms);
+}
+END_TEST
+
+START_TEST(test_failing_command_still_answered)
+{
+    /* The host has its answer before the command runs: a failure is logged. */
+    set_argv(agent.cfg.commands.reboot_argv, "false%s", "");
+    cJSON *reply = call("{\"cmd\":\"power.reboot\"}");
+    result_of(reply);
+    cJSON_Delete(reply);
+    uv_run(&loop, UV_RUN_DEFAULT);
+}
+END_TEST
+
+START_TEST(test_errors)
+{
+    set_argv(agent.cfg.commands.reboot_argv, "%s/no-such-program now", dir);
+    expect_error("failed", "commands.reboot_argv: cannot run", "{\"cmd\":\"power.reboot\"}");
+    set_argv(agent.cfg.commands.poweroff_argv, "no-such-program-in-path%s", "");
+    expect_error("failed", "No such file or directory", "{\"cmd\":\"power.shutdown\"}");
+    set_argv(agent.cfg.commands.poweroff_argv, "   %s", "");
+    expect_error("failed", "commands.poweroff_argv is empty", "{\"cmd\":\"power.shutdown\"}");
+    expect_error("invalid_args", "delay_s",
+                 "{\"cmd\":\"power.reboot\",\"args\":{\"delay_s\":-1}}");
+    expect_error("invalid_args", "delay_s",
+                 "{\"cmd\":\"power.reboot\",\"args\":{\"delay_s\":86401}}");
+    expect_error("invalid_args", "delay_s",
+                 "{\"cmd\":\"power.reboot\",\"args\":{\"delay_s\":\"5\"}}");
+    expect_error("invalid_args", "unknown argument",
+                 "{\"cmd\":\"power.shutdown\",\"args\":{\"force\":true}}");
+    /* None of them scheduled anything. */
+    ck_assert_int_eq(uv_run(&loop, UV_RUN_NOWAIT), 0);
+}
+END_TEST
+
+START_TEST(test_forbidden_by_policy)
+{
+    gd_dispatch_configure(&disp, "*", "power.*", 8);
+    set_argv(agent.cfg.commands.reboot_argv, "touch %s", marker);
+    expect_error("forbidden", "policy", "{\"cmd\":\"power.reboot\"}");
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(access(marker, F_OK), -1);
+}
+END_TEST
+
+static Suite *power_suite(void)
+{
+    Suite *s = suite_create("power");
+    TCase *tc = tcase_create("power");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_reboot_answers_then_runs);
+    tcase_add_test(tc, test_shutdown_after_delay);
+    tcase_add_test(tc, test_failing_command_still_answered);
+    tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_forbidden_by_policy);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(power_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

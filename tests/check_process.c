@@ -1,0 +1,439 @@
+/* Check suite for commands/process.c: process.list from a fixture /proc and
+ * from the real one (a busy child tops the CPU list), process.kill on real
+ * children, signal names. */
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <math.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "agent/agent.h"
+#include "agent/config.h"
+#include "agent/log.h"
+#include "commands/dispatch.h"
+#include "commands/process.h"
+#include "commands/process_read.h"
+
+extern char **environ;
+
+/* ---- harness: a real dispatcher and loop, replies captured (the same in
+ * each check_<family>.c of the commands) ---- */
+static uv_loop_t loop;
+static gd_agent_t agent;
+static gd_dispatch_t disp;
+static char *replies[256];
+static int n_replies;
+static void (*on_reply)(const char *line); /* a test's hook, or NULL */
+
+static void capture(void *ctx, uint64_t conn_gen, const char *line, size_t len)
+{
+    (void)ctx;
+    (void)conn_gen;
+    ck_assert_int_lt(n_replies, 256);
+    ck_assert_int_gt(len, 0);
+    ck_assert_int_eq(line[len - 1], '\n');
+    replies[n_replies++] = strndup(line, len - 1);
+    if (on_reply)
+        on_reply(replies[n_replies - 1]);
+}
+
+static void harness_setup(void)
+{
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    memset(&agent, 0, sizeof(agent));
+    agent.loop = &loop;
+    gd_config_defaults(&agent.cfg);
+    gd_dispatch_init(&disp, &agent, capture, NULL);
+    gd_dispatch_configure(&disp, agent.cfg.commands.allow, agent.cfg.commands.deny,
+                          (unsigned)agent.cfg.commands.max_concurrent);
+    agent.dispatch = &disp;
+    n_replies = 0;
+    on_reply = NULL;
+    gd_log_set_level(GD_LOG_ERROR);
+}
+
+static void harness_teardown(void)
+{
+    uv_run(&loop, UV_RUN_DEFAULT); /* whatever is still running ends */
+    gd_dispatch_free(&disp);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    for (int i = 0; i < n_replies; i++)
+        free(replies[i]);
+}
+
+/* Dispatches one request line and runs the loop until its reply; returns
+ * the parsed reply (freed by the caller). */
+static cJSON *call(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static cJSON *call(const char *fmt, ...)
+{
+    char *line;
+    va_list ap;
+    va_start(ap, fmt);
+    ck_assert_int_ge(vasprintf(&line, fmt, ap), 0);
+    va_end(ap);
+    int before = n_replies;
+    gd_dispatch_line(&disp, 1, line, strlen(line));
+    free(line);
+    while (n_replies == before)
+        ck_assert_msg(uv_run(&loop, UV_RUN_ONCE) != 0 || n_replies > before,
+                      "the loop ended without a reply");
+    ck_assert_int_eq(n_replies, before + 1);
+    cJSON *reply = cJSON_Parse(replies[before]);
+    ck_assert_ptr_nonnull(reply);
+    return reply;
+}
+
+/* The result of an ok reply (owned by reply). */
+static const cJSON *result_of(const cJSON *reply)
+{
+    const cJSON *ok = cJSON_GetObjectItemCaseSensitive(reply, "ok");
+    if (!cJSON_IsTrue(ok)) {
+        char *text = cJSON_PrintUnformatted(reply);
+        ck_abort_msg("expected ok, got %s", text);
+    }
+    const cJSON *result = cJSON_GetObjectItemCaseSensitive(reply, "result");
+    ck_assert_ptr_nonnull(result);
+    return result;
+}
+
+/* Asserts an error reply with this code; returns its message. */
+static const char *error_of(const cJSON *reply, const char *code)
+{
+    const cJSON *ok = cJSON_GetObjectItemCaseSensitive(reply, "ok");
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(reply, "error");
+    char *text = cJSON_PrintUnformatted(reply);
+    ck_assert_msg(cJSON_IsFalse(ok) && err, "expected %s, got %s", code, text);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(err, "code");
+    ck_assert_msg(cJSON_IsString(c) && strcmp(c->valuestring, code) == 0, "expected %s, got %s",
+                  code, text);
+    free(text);
+    return cJSON_GetObjectItemCaseSensitive(err, "message")->valuestring;
+}
+
+/* Shorthands: a call expected to fail with code (message checked to contain
+ * want when non-NULL). */
+static void expect_error(const char *code, const char *want, const char *request)
+{
+    cJSON *reply = call("%s", request);
+    const char *msg = error_of(reply, code);
+    if (want)
+        ck_assert_msg(strstr(msg, want), "message '%s' lacks '%s'", msg, want);
+    cJSON_Delete(reply);
+}
+
+__attribute__((unused)) static const char *str_field(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    ck_assert_msg(cJSON_IsString(v), "field %s is not a string", name);
+    return v->valuestring;
+}
+
+__attribute__((unused)) static double num_field(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    ck_assert_msg(cJSON_IsNumber(v), "field %s is not a number", name);
+    return v->valuedouble;
+}
+/* ---- end of harness ---- */
+
+static void setup(void)
+{
+    harness_setup();
+}
+
+static void teardown(void)
+{
+    harness_teardown();
+}
+
+static void use_fixture_proc(void)
+{
+    const char *fixtures = getenv("GUESTD_FIXTURES");
+    ck_assert_msg(fixtures != NULL, "GUESTD_FIXTURES is not set");
+    snprintf(agent.cfg.agent.proc_root, sizeof(agent.cfg.agent.proc_root), "%s/commands/proc",
+             fixtures);
+}
+
+static pid_t spawn_sh(const char *script)
+{
+    pid_t pid;
+    char *argv[] = {"sh", "-c", (char *)script, NULL};
+    ck_assert_int_eq(posix_spawnp(&pid, "sh", NULL, NULL, argv, environ), 0);
+    return pid;
+}
+
+static const cJSON *find_pid(const cJSON *list, int pid)
+{
+    const cJSON *p;
+    cJSON_ArrayForEach(p, list)
+    {
+        if ((int)num_field(p, "pid") == pid)
+            return p;
+    }
+    return NULL;
+}
+
+/* ---- the reader, on fixtures ---- */
+
+START_TEST(test_parse_stat_with_odd_names)
+{
+    gd_proc_info_t info;
+    ck_assert_int_eq(gd_proc_parse_stat("12 (a) b) c) S 1 12 12 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0 "
+                                        "99 1000 5 0 0\n",
+                                        &info),
+                     0);
+    ck_assert_int_eq(info.pid, 12);
+    ck_assert_str_eq(info.name, "a) b) c");
+    ck_assert_int_eq(info.state, 'S');
+    ck_assert_int_eq(info.ppid, 1);
+    ck_assert_uint_eq(info.cpu_ticks, 10);
+    ck_assert_uint_eq(info.start_ticks, 99);
+    ck_assert_uint_eq(info.rss_bytes, 5 * (uint64_t)sysconf(_SC_PAGESIZE));
+    /* Truncated lines are refused, not read past their end. */
+    ck_assert_int_eq(gd_proc_parse_stat("12 (a) S 1 12", &info), -EINVAL);
+    ck_assert_int_eq(gd_proc_parse_stat("12 a S 1", &info), -EINVAL);
+    ck_assert_int_eq(gd_proc_parse_stat("", &info), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_list_from_fixture)
+{
+    use_fixture_proc();
+    long page = sysconf(_SC_PAGESIZE);
+    cJSON *reply = call("{\"id\":7,\"cmd\":\"process.list\",\"args\":{\"sort_by\":\"rss\"}}");
+    const cJSON *list = cJSON_GetObjectItem(result_of(reply), "processes");
+    /* 999 has no status file (it ended mid-listing): skipped. */
+    ck_assert_int_eq(cJSON_GetArraySize(list), 3);
+    const cJSON *p = cJSON_GetArrayItem(list, 0);
+    ck_assert_int_eq((int)num_field(p, "pid"), 4242);
+    ck_assert_int_eq((int)num_field(p, "ppid"), 1);
+    ck_assert_str_eq(str_field(p, "name"), "my (weird) name");
+    ck_assert_str_eq(str_field(p, "user"), "4000000"); /* no such user: the number */
+    ck_assert_str_eq(str_field(p, "state"), "R");
+    ck_assert(num_field(p, "cpu_pct") == 0.0); /* the fixture does not change */
+    ck_assert(num_field(p, "rss_bytes") == 10000.0 * page);
+    ck_assert_str_eq(str_field(p, "cmdline"), "/usr/bin/py\xEF\xBF\xBDthon -c print(1)");
+    ck_assert(num_field(p, "started_at") == 1700000000000.0 + 123456 * 10);
+
+    p = cJSON_GetArrayItem(list, 1);
+    ck_assert_int_eq((int)num_field(p, "pid"), 1);
+    ck_assert_str_eq(str_field(p, "name"), "systemd");
+    ck_assert_str_eq(str_field(p, "user"), "root");
+    ck_assert_str_eq(str_field(p, "state"), "S");
+    ck_assert_str_eq(str_field(p, "cmdline"), "/sbin/init splash");
+    ck_assert(num_field(p, "started_at") == 1700000000050.0);
+
+    p = cJSON_GetArrayItem(list, 2);
+    ck_assert_int_eq((int)num_field(p, "pid"), 77);
+    ck_assert_str_eq(str_field(p, "name"), "kworker/0:1-events");
+    ck_assert_str_eq(str_field(p, "state"), "I");
+    ck_assert_str_eq(str_field(p, "cmdline"), "");
+    ck_assert(num_field(p, "rss_bytes") == 0.0);
+    cJSON_Delete(reply);
+
+    /* limit keeps the first ones of the order. */
+    reply = call("{\"cmd\":\"process.list\",\"args\":{\"sort_by\":\"rss\",\"limit\":2}}");
+    list = cJSON_GetObjectItem(result_of(reply), "processes");
+    ck_assert_int_eq(cJSON_GetArraySize(list), 2);
+    ck_assert_int_eq((int)num_field(cJSON_GetArrayItem(list, 1), "pid"), 1);
+    cJSON_Delete(reply);
+}
+END_TEST
+
+START_TEST(test_list_missing_proc_root)
+{
+    snprintf(agent.cfg.agent.proc_root, sizeof(agent.cfg.agent.proc_root), "/nonexistent/proc");
+    expect_error("not_found", "reading processes", "{\"cmd\":\"process.list\"}");
+}
+END_TEST
+
+START_TEST(test_list_sorted_by_cpu_and_rss)
+{
+    pid_t busy = spawn_sh("while :; do :; done");
+    usleep(100 * 1000);
+    cJSON *reply = call("{\"cmd\":\"process.list\",\"args\":{\"sort_by\":\"cpu\"}}");
+    const cJSON *list = cJSON_GetObjectItem(result_of(reply), "processes");
+    ck_assert_int_gt(cJSON_GetArraySize(list), 2);
+    double prev = 1e9;
+    const cJSON *p;
+    cJSON_ArrayForEach(p, list)
+    {
+        double cpu = num_field(p, "cpu_pct");
+        ck_assert_msg(cpu <= prev, "not sorted by cpu: %f after %f", cpu, prev);
+        prev = cpu;
+    }
+    const cJSON *child = find_pid(list, busy);
+    ck_assert_ptr_nonnull(child);
+    ck_assert_msg(num_field(child, "cpu_pct") > 20.0, "a busy loop at %f%%",
+                  num_field(child, "cpu_pct"));
+    ck_assert_int_eq((int)num_field(child, "ppid"), (int)getpid());
+    ck_assert_str_eq(str_field(child, "name"), "sh");
+    ck_assert_str_eq(str_field(child, "cmdline"), "sh -c while :; do :; done");
+    double now_ms = (double)time(NULL) * 1000;
+    ck_assert_msg(fabs(num_field(child, "started_at") - now_ms) < 5000,
+                  "started_at %f, now %f", num_field(child, "started_at"), now_ms);
+    cJSON_Delete(reply);
+
+    reply = call("{\"cmd\":\"process.list\",\"args\":{\"sort_by\":\"rss\",\"limit\":5}}");
+    list = cJSON_GetObjectItem(result_of(reply), "processes");
+    ck_assert_int_eq(cJSON_GetArraySize(list), 5);
+    prev = 1e18;
+    cJSON_ArrayForEach(p, list)
+    {
+        double rss = num_field(p, "rss_bytes");
+        ck_assert_msg(rss <= prev, "not sorted by rss");
+        prev = rss;
+    }
+    cJSON_Delete(reply);
+    kill(busy, SIGKILL);
+    waitpid(busy, NULL, 0);
+}
+END_TEST
+
+START_TEST(test_list_bad_args)
+{
+    expect_error("invalid_args", "sort_by", "{\"cmd\":\"process.list\",\"args\":{\"sort_by\":\"mem\"}}");
+    expect_error("invalid_args", "limit", "{\"cmd\":\"process.list\",\"args\":{\"limit\":0}}");
+    expect_error("invalid_args", "limit", "{\"cmd\":\"process.list\",\"args\":{\"limit\":\"5\"}}");
+    expect_error("invalid_args", "unknown argument", "{\"cmd\":\"process.list\",\"args\":{\"user\":\"x\"}}");
+}
+END_TEST
+
+/* ---- process.kill ---- */
+
+static void kill_and_expect(const char *signal_json, int want)
+{
+    pid_t child = spawn_sh("sleep 100");
+    cJSON *reply = call("{\"cmd\":\"process.kill\",\"args\":{\"pid\":%d,\"signal\":%s}}", (int)child,
+                        signal_json);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(result_of(reply), "killed")));
+    cJSON_Delete(reply);
+    int status;
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == want, "signal %s: status %x",
+                  signal_json, status);
+}
+
+START_TEST(test_kill_by_name_and_number)
+{
+    kill_and_expect("\"TERM\"", SIGTERM);
+    kill_and_expect("\"SIGKILL\"", SIGKILL);
+    kill_and_expect("\"usr1\"", SIGUSR1);
+    kill_and_expect("9", SIGKILL);
+    kill_and_expect("\"15\"", SIGTERM);
+
+    /* Default: TERM. */
+    pid_t child = spawn_sh("sleep 100");
+    cJSON *reply = call("{\"cmd\":\"process.kill\",\"args\":{\"pid\":%d}}", (int)child);
+    result_of(reply);
+    cJSON_Delete(reply);
+    int status;
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+}
+END_TEST
+
+START_TEST(test_kill_gone_pid)
+{
+    pid_t child = spawn_sh("exit 0");
+    ck_assert_int_eq(waitpid(child, NULL, 0), child);
+    char req[128];
+    snprintf(req, sizeof(req), "{\"cmd\":\"process.kill\",\"args\":{\"pid\":%d}}", (int)child);
+    expect_error("not_found", "no process", req);
+}
+END_TEST
+
+START_TEST(test_kill_bad_args)
+{
+    static const char *const bad[] = {"\"FOO\"", "\"SIGFOO\"", "0", "65", "-9", "\"\"",
+                                      "\"RTMIN+99\"", "\"9x\""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char req[128];
+        snprintf(req, sizeof(req), "{\"cmd\":\"process.kill\",\"args\":{\"pid\":1,\"signal\":%s}}",
+                 bad[i]);
+        expect_error("invalid_args", "signal", req);
+    }
+    expect_error("invalid_args", "signal",
+                 "{\"cmd\":\"process.kill\",\"args\":{\"pid\":1,\"signal\":true}}");
+    expect_error("invalid_args", "pid", "{\"cmd\":\"process.kill\",\"args\":{\"pid\":0}}");
+    expect_error("invalid_args", "pid", "{\"cmd\":\"process.kill\",\"args\":{\"pid\":-1}}");
+    expect_error("invalid_args", "pid", "{\"cmd\":\"process.kill\",\"args\":{\"pid\":\"1\"}}");
+    expect_error("invalid_args", "missing argument 'pid'", "{\"cmd\":\"process.kill\",\"args\":{}}");
+    char req[128];
+    snprintf(req, sizeof(req), "{\"cmd\":\"process.kill\",\"args\":{\"pid\":%d}}", (int)getpid());
+    expect_error("invalid_args", "the agent itself", req);
+}
+END_TEST
+
+START_TEST(test_kill_not_permitted)
+{
+    if (geteuid() == 0)
+        return; /* root may signal anything: nothing to refuse */
+    expect_error("failed", "Operation not permitted",
+                 "{\"cmd\":\"process.kill\",\"args\":{\"pid\":1,\"signal\":\"CONT\"}}");
+}
+END_TEST
+
+START_TEST(test_signal_names)
+{
+    const struct {
+        const char *json;
+        int signo;
+    } cases[] = {
+        {"\"HUP\"", SIGHUP},       {"\"sigint\"", SIGINT},      {"\"Kill\"", SIGKILL},
+        {"\"STOP\"", SIGSTOP},     {"\"CONT\"", SIGCONT},       {"\"RTMIN\"", SIGRTMIN},
+        {"\"RTMIN+2\"", SIGRTMIN + 2}, {"\"SIGRTMAX-1\"", SIGRTMAX - 1}, {"1", 1},
+        {"\"64\"", 64},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *v = cJSON_Parse(cases[i].json);
+        ck_assert_msg(gd_signal_parse(v) == cases[i].signo, "%s", cases[i].json);
+        cJSON_Delete(v);
+    }
+    char buf[16];
+    ck_assert_str_eq(gd_signal_name(SIGTERM, buf, sizeof(buf)), "TERM");
+    ck_assert_str_eq(gd_signal_name(SIGRTMIN + 3, buf, sizeof(buf)), "RTMIN+3");
+    ck_assert_ptr_null(gd_signal_name(0, buf, sizeof(buf)));
+}
+END_TEST
+
+static Suite *process_suite(void)
+{
+    Suite *s = suite_create("process");
+    TCase *tc = tcase_create("list");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_parse_stat_with_odd_names);
+    tcase_add_test(tc, test_list_from_fixture);
+    tcase_add_test(tc, test_list_missing_proc_root);
+    tcase_add_test(tc, test_list_sorted_by_cpu_and_rss);
+    tcase_add_test(tc, test_list_bad_args);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("kill");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_kill_by_name_and_number);
+    tcase_add_test(tc, test_kill_gone_pid);
+    tcase_add_test(tc, test_kill_bad_args);
+    tcase_add_test(tc, test_kill_not_permitted);
+    tcase_add_test(tc, test_signal_names);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(process_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,504 @@
+/* Check suite for commands/service.c: unit-name rules, systemctl output
+ * parsing from fixtures, `unsupported` without systemd, and every command
+ * end to end against a stand-in systemctl (tests/fixtures/commands/systemctl). */
+#include <check.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "agent/agent.h"
+#include "agent/config.h"
+#include "agent/log.h"
+#include "commands/dispatch.h"
+#include "commands/service.h"
+
+/* ---- harness: a real dispatcher and loop, replies captured (the same in
+ * each check_<family>.c of the commands) ---- */
+static uv_loop_t loop;
+static gd_agent_t agent;
+static gd_dispatch_t disp;
+static char *replies[256];
+static int n_replies;
+static void (*on_reply)(const char *line); /* a test's hook, or NULL */
+
+static void capture(void *ctx, uint64_t conn_gen, const char *line, size_t len)
+{
+    (void)ctx;
+    (void)conn_gen;
+    ck_assert_int_lt(n_replies, 256);
+    ck_assert_int_gt(len, 0);
+    ck_assert_int_eq(line[len - 1], '\n');
+    replies[n_replies++] = strndup(line, len - 1);
+    if (on_reply)
+        on_reply(replies[n_replies - 1]);
+}
+
+static void harness_setup(void)
+{
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    memset(&agent, 0, sizeof(agent));
+    agent.loop = &loop;
+    gd_config_defaults(&agent.cfg);
+    gd_dispatch_init(&disp, &agent, capture, NULL);
+    gd_dispatch_configure(&disp, agent.cfg.commands.allow, agent.cfg.commands.deny,
+                          (unsigned)agent.cfg.commands.max_concurrent);
+    agent.dispatch = &disp;
+    n_replies = 0;
+    on_reply = NULL;
+    gd_log_set_level(GD_LOG_ERROR);
+}
+
+static void harness_teardown(void)
+{
+    uv_run(&loop, UV_RUN_DEFAULT); /* whatever is still running ends */
+    gd_dispatch_free(&disp);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+    for (int i = 0; i < n_replies; i++)
+        free(replies[i]);
+}
+
+/* Dispatches one request line and runs the loop until its reply; returns
+ * the parsed reply (freed by the caller). */
+static cJSON *call(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static cJSON *call(const char *fmt, ...)
+{
+    char *line;
+    va_list ap;
+    va_start(ap, fmt);
+    ck_assert_int_ge(vasprintf(&line, fmt, ap), 0);
+    va_end(ap);
+    int before = n_replies;
+    gd_dispatch_line(&disp, 1, line, strlen(line));
+    free(line);
+    while (n_replies == before)
+        ck_assert_msg(uv_run(&loop, UV_RUN_ONCE) != 0 || n_replies > before,
+                      "the loop ended without a reply");
+    ck_assert_int_eq(n_replies, before + 1);
+    cJSON *reply = cJSON_Parse(replies[before]);
+    ck_assert_ptr_nonnull(reply);
+    return reply;
+}
+
+/* The result of an ok reply (owned by reply). */
+static const cJSON *result_of(const cJSON *reply)
+{
+    const cJSON *ok = cJSON_GetObjectItemCaseSensitive(reply, "ok");
+    if (!cJSON_IsTrue(ok)) {
+        char *text = cJSON_PrintUnformatted(reply);
+        ck_abort_msg("expected ok, got %s", text);
+    }
+    const cJSON *result = cJSON_GetObjectItemCaseSensitive(reply, "result");
+    ck_assert_ptr_nonnull(result);
+    return result;
+}
+
+/* Asserts an error reply with this code; returns its message. */
+static const char *error_of(const cJSON *reply, const char *code)
+{
+    const cJSON *ok = cJSON_GetObjectItemCaseSensitive(reply, "ok");
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(reply, "error");
+    char *text = cJSON_PrintUnformatted(reply);
+    ck_assert_msg(cJSON_IsFalse(ok) && err, "expected %s, got %s", code, text);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(err, "code");
+    ck_assert_msg(cJSON_IsString(c) && strcmp(c->valuestring, code) == 0, "expected %s, got %s",
+                  code, text);
+    free(text);
+    return cJSON_GetObjectItemCaseSensitive(err, "message")->valuestring;
+}
+
+/* Shorthands: a call expected to fail with code (message checked to contain
+ * want when non-NULL). */
+static void expect_error(const char *code, const char *want, const char *request)
+{
+    cJSON *reply = call("%s", request);
+    const char *msg = error_of(reply, code);
+    if (want)
+        ck_assert_msg(strstr(msg, want), "message '%s' lacks '%s'", msg, want);
+    cJSON_Delete(reply);
+}
+
+__attribute__((unused)) static const char *str_field(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    ck_assert_msg(cJSON_IsString(v), "field %s is not a string", name);
+    return v->valuestring;
+}
+
+__attribute__((unused)) static double num_field(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    ck_assert_msg(cJSON_IsNumber(v), "field %s is not a number", name);
+    return v->valuedouble;
+}
+/* ---- end of harness ---- */
+
+static char dir[64];
+static char fake[128];
+
+static const char *fixture_dir(void)
+{
+    static char path[512];
+    const char *fixtures = getenv("GUESTD_FIXTURES");
+    ck_assert_msg(fixtures != NULL, "GUESTD_FIXTURES is not set");
+    snprintf(path, sizeof(path), "%s/commands/systemctl", fixtures);
+    return path;
+}
+
+/* The stand-in systemctl and its fixtures, copied to a fresh directory
+ * that also plays /run/systemd/system. */
+static void setup(void)
+{
+    harness_setup();
+    snprintf(dir, sizeof(dir), "/tmp/check_service.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "cp %s/* %s/ && chmod +x %s/fake-systemctl", fixture_dir(), dir,
+             dir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(fake, sizeof(fake), "%s/fake-systemctl", dir);
+    gd_service_set_paths(dir, fake, GD_SERVICE_TIMEOUT_MS);
+}
+
+static void teardown(void)
+{
+    harness_teardown();
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return strdup("");
+    char *buf = calloc(1, 65536);
+    size_t n = fread(buf, 1, 65535, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* The arguments of the last systemctl call the stand-in logged. */
+static char *last_call(void)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/calls.log", dir);
+    char *log = read_text(path);
+    size_t n = strlen(log);
+    if (n && log[n - 1] == '\n')
+        log[--n] = '\0';
+    char *last = strrchr(log, '\n');
+    char *out = strdup(last ? last + 1 : log);
+    free(log);
+    return out;
+}
+
+static int calls(void)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/calls.log", dir);
+    char *log = read_text(path);
+    int n = 0;
+    for (char *p = log; *p; p++)
+        n += *p == '\n';
+    free(log);
+    return n;
+}
+
+/* ---- unit names ---- */
+
+START_TEST(test_unit_names)
+{
+    static const char *const good[][2] = {
+        {"nginx", "nginx.service"},
+        {"nginx.service", "nginx.service"},
+        {"getty@tty1", "getty@tty1.service"},
+        {"getty@tty1.service", "getty@tty1.service"},
+        {"systemd-fsck@dev-disk-by\\x2duuid-0b6c.service",
+         "systemd-fsck@dev-disk-by\\x2duuid-0b6c.service"},
+        {"-.mount", "-.mount"},
+        {"foo.bar", "foo.bar.service"},
+        {"apt-daily.timer", "apt-daily.timer"},
+        {"user@0.service", "user@0.service"},
+        {"a@b@c.service", "a@b@c.service"},
+        {"dbus.socket", "dbus.socket"},
+        {"--help", "--help.service"}, /* valid for systemd; passed after "--" */
+    };
+    char out[GD_UNIT_NAME_MAX], err[256];
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        ck_assert_msg(gd_unit_name_normalize(good[i][0], out, sizeof(out), err, sizeof(err)) == 0,
+                      "%s: %s", good[i][0], err);
+        ck_assert_str_eq(out, good[i][1]);
+    }
+    char longest[300];
+    memset(longest, 'a', 247);
+    strcpy(longest + 247, ".service"); /* 255 bytes: the most systemd takes */
+    ck_assert_int_eq(gd_unit_name_normalize(longest, out, sizeof(out), err, sizeof(err)), 0);
+    memset(longest, 'a', 248);
+    strcpy(longest + 248, ".service");
+    ck_assert_int_eq(gd_unit_name_normalize(longest, out, sizeof(out), err, sizeof(err)), -EINVAL);
+
+    static const char *const bad[] = {
+        "",          "@.service", "@x.service", "foo@.service", "a b",      "../etc/passwd",
+        "a/b",       "x;reboot",  "$(reboot)",  "`id`",         "é.service", "a\tb",
+        "*.service", "nginx?",    "a|b",        "a'b",          "@",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(gd_unit_name_normalize(bad[i], out, sizeof(out), err, sizeof(err)) ==
+                          -EINVAL,
+                      "'%s' was accepted", bad[i]);
+    ck_assert_int_eq(gd_unit_name_normalize("foo@.service", out, sizeof(out), err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "template"));
+}
+END_TEST
+
+/* ---- parsing ---- */
+
+START_TEST(test_parse_list_fixture)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/list-units.txt", fixture_dir());
+    char *text = read_text(path);
+    cJSON *list = cJSON_CreateArray();
+    ck_assert_int_eq(gd_service_parse_list(text, list), 7);
+    static const char *const want[7][5] = {
+        {"apparmor.service", "loaded", "active", "exited", "Load AppArmor profiles"},
+        {"auditd.service", "not-found", "inactive", "dead", "auditd.service"},
+        {"cron.service", "loaded", "active", "running",
+         "Regular background program processing daemon"},
+        {"getty@tty1.service", "loaded", "active", "running", "Getty on tty1"},
+        {"nginx.service", "loaded", "failed", "failed",
+         "A high performance web server and a reverse proxy server"},
+        {"systemd-fsck@dev-disk-by\\x2duuid-0b6c.service", "loaded", "active", "exited",
+         "File System Check on /dev/disk/by-uuid/0b6c"},
+        {"user@0.service", "loaded", "active", "running", "User Manager for UID 0"},
+    };
+    static const char *const keys[5] = {"name", "load", "active", "sub", "description"};
+    for (int i = 0; i < 7; i++)
+        for (int k = 0; k < 5; k++)
+            ck_assert_str_eq(str_field(cJSON_GetArrayItem(list, i), keys[k]), want[i][k]);
+    cJSON_Delete(list);
+    free(text);
+
+    list = cJSON_CreateArray();
+    ck_assert_int_eq(gd_service_parse_list("", list), 0);
+    ck_assert_int_eq(gd_service_parse_list("x.service loaded active\n", list), -EINVAL);
+    /* A unit with no description. */
+    ck_assert_int_eq(gd_service_parse_list("a.service loaded active running\r\n", list), 1);
+    ck_assert_str_eq(str_field(cJSON_GetArrayItem(list, 0), "description"), "");
+    cJSON_Delete(list);
+}
+END_TEST
+
+START_TEST(test_parse_show_fixture)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/show-cron.txt", fixture_dir());
+    char *text = read_text(path);
+    gd_unit_status_t s;
+    ck_assert_int_eq(gd_service_parse_show(text, &s), 0);
+    ck_assert_str_eq(s.name, "cron.service");
+    ck_assert_str_eq(s.load, "loaded");
+    ck_assert_str_eq(s.active, "active");
+    ck_assert_str_eq(s.sub, "running");
+    ck_assert_str_eq(s.enabled, "enabled");
+    ck_assert_int_eq(s.main_pid, 512);
+    ck_assert_str_eq(s.description, "Regular background program processing daemon");
+    free(text);
+    snprintf(path, sizeof(path), "%s/show-missing.txt", fixture_dir());
+    text = read_text(path);
+    ck_assert_int_eq(gd_service_parse_show(text, &s), 0);
+    ck_assert_str_eq(s.load, "not-found");
+    ck_assert_str_eq(s.enabled, "");
+    free(text);
+    ck_assert_int_eq(gd_service_parse_show("garbage\n", &s), -EINVAL);
+    ck_assert_int_eq(gd_service_parse_show("", &s), -EINVAL);
+}
+END_TEST
+
+/* ---- without systemd ---- */
+
+START_TEST(test_unsupported_without_systemd)
+{
+    gd_service_set_paths("/nonexistent/run/systemd/system", NULL, 0);
+    static const char *const cmds[] = {"service.status", "service.start", "service.stop",
+                                       "service.restart"};
+    expect_error("unsupported", "systemd", "{\"cmd\":\"service.list\"}");
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        char req[128];
+        snprintf(req, sizeof(req), "{\"cmd\":\"%s\",\"args\":{\"name\":\"cron\"}}", cmds[i]);
+        expect_error("unsupported", "systemd", req);
+    }
+    ck_assert_int_eq(calls(), 0);
+}
+END_TEST
+
+START_TEST(test_this_machine)
+{
+    /* The real paths: on a guest without systemd as init, unsupported. */
+    gd_service_set_paths("/run/systemd/system", "systemctl", 0);
+    if (access("/run/systemd/system", F_OK) == 0)
+        return; /* systemd runs here: covered by the VM tests */
+    expect_error("unsupported", "does not run systemd", "{\"cmd\":\"service.list\"}");
+}
+END_TEST
+
+/* ---- with the stand-in systemctl ---- */
+
+START_TEST(test_list)
+{
+    cJSON *reply = call("{\"cmd\":\"service.list\"}");
+    const cJSON *list = cJSON_GetObjectItem(result_of(reply), "services");
+    ck_assert_int_eq(cJSON_GetArraySize(list), 7);
+    const cJSON *nginx = cJSON_GetArrayItem(list, 4);
+    ck_assert_str_eq(str_field(nginx, "name"), "nginx.service");
+    ck_assert_str_eq(str_field(nginx, "active"), "failed");
+    cJSON_Delete(reply);
+    char *args = last_call();
+    ck_assert_str_eq(args, "--no-pager --no-ask-password --no-legend --plain --full --all "
+                           "--type=service list-units");
+    free(args);
+}
+END_TEST
+
+START_TEST(test_status)
+{
+    cJSON *reply = call("{\"cmd\":\"service.status\",\"args\":{\"name\":\"cron\"}}");
+    const cJSON *r = result_of(reply);
+    ck_assert_str_eq(str_field(r, "name"), "cron.service");
+    ck_assert_str_eq(str_field(r, "active"), "active");
+    ck_assert_str_eq(str_field(r, "sub"), "running");
+    ck_assert_str_eq(str_field(r, "enabled"), "enabled");
+    ck_assert_int_eq((int)num_field(r, "main_pid"), 512);
+    cJSON_Delete(reply);
+    char *args = last_call();
+    ck_assert_str_eq(args, "--no-pager --no-ask-password "
+                           "--property=Id,LoadState,ActiveState,SubState,UnitFileState,MainPID,"
+                           "Description show -- cron.service");
+    free(args);
+
+    /* No main process: null. */
+    reply = call("{\"cmd\":\"service.status\",\"args\":{\"name\":\"idle.service\"}}");
+    r = result_of(reply);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(r, "main_pid")));
+    ck_assert_str_eq(str_field(r, "active"), "inactive");
+    ck_assert_str_eq(str_field(r, "enabled"), "disabled");
+    cJSON_Delete(reply);
+
+    expect_error("not_found", "nosuch.service",
+                 "{\"cmd\":\"service.status\",\"args\":{\"name\":\"nosuch\"}}");
+    expect_error("failed", "cannot parse",
+                 "{\"cmd\":\"service.status\",\"args\":{\"name\":\"garbled\"}}");
+}
+END_TEST
+
+static void change(const char *verb, const char *name, const char *active)
+{
+    cJSON *reply = call("{\"cmd\":\"service.%s\",\"args\":{\"name\":\"%s\"}}", verb, name);
+    const cJSON *r = result_of(reply);
+    ck_assert_str_eq(str_field(r, "name"), "myapp.service");
+    ck_assert_str_eq(str_field(r, "active"), active);
+    cJSON_Delete(reply);
+}
+
+START_TEST(test_start_stop_restart)
+{
+    change("start", "myapp", "active");
+    char path[128];
+    snprintf(path, sizeof(path), "%s/calls.log", dir);
+    char *log = read_text(path);
+    ck_assert_ptr_nonnull(strstr(log, "--no-pager --no-ask-password start -- myapp.service\n"));
+    free(log);
+    char *args = last_call();
+    ck_assert_ptr_nonnull(strstr(args, "show -- myapp.service"));
+    free(args);
+    change("stop", "myapp.service", "inactive");
+    change("restart", "myapp", "active");
+    ck_assert_int_eq(calls(), 6); /* each change, then a show */
+}
+END_TEST
+
+START_TEST(test_change_errors)
+{
+    expect_error("not_found", "not found", "{\"cmd\":\"service.start\",\"args\":{\"name\":\"nosuch\"}}");
+    expect_error("not_found", "not loaded", "{\"cmd\":\"service.stop\",\"args\":{\"name\":\"nosuch\"}}");
+    expect_error("failed", "Job for failing.service failed",
+                 "{\"cmd\":\"service.restart\",\"args\":{\"name\":\"failing\"}}");
+    ck_assert_int_eq(calls(), 3); /* no show after a failed change */
+}
+END_TEST
+
+START_TEST(test_timeout)
+{
+    gd_service_set_paths(NULL, NULL, 300);
+    uint64_t t0 = uv_hrtime();
+    expect_error("timeout", "300 ms", "{\"cmd\":\"service.start\",\"args\":{\"name\":\"slow\"}}");
+    uint64_t ms = (uv_hrtime() - t0) / 1000000;
+    /* The loop's clock is cached at the start of an iteration: allow a little. */
+    ck_assert_msg(ms >= 250 && ms < 3000, "took %llu ms", (unsigned long long)ms);
+}
+END_TEST
+
+START_TEST(test_invalid_names_never_run)
+{
+    static const char *const bad[] = {"foo@.service", "a b", "../x", "$(reboot)", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char req[128];
+        snprintf(req, sizeof(req), "{\"cmd\":\"service.start\",\"args\":{\"name\":\"%s\"}}", bad[i]);
+        expect_error("invalid_args", NULL, req);
+    }
+    expect_error("invalid_args", "missing argument 'name'",
+                 "{\"cmd\":\"service.status\",\"args\":{}}");
+    expect_error("invalid_args", "name", "{\"cmd\":\"service.stop\",\"args\":{\"name\":5}}");
+    expect_error("invalid_args", "unknown argument",
+                 "{\"cmd\":\"service.list\",\"args\":{\"all\":true}}");
+    ck_assert_int_eq(calls(), 0);
+}
+END_TEST
+
+START_TEST(test_no_systemctl)
+{
+    gd_service_set_paths(NULL, "/nonexistent/systemctl", 0);
+    expect_error("failed", "cannot run /nonexistent/systemctl", "{\"cmd\":\"service.list\"}");
+}
+END_TEST
+
+static Suite *service_suite(void)
+{
+    Suite *s = suite_create("service");
+    TCase *tc = tcase_create("parsing");
+    tcase_add_test(tc, test_unit_names);
+    tcase_add_test(tc, test_parse_list_fixture);
+    tcase_add_test(tc, test_parse_show_fixture);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("commands");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_unsupported_without_systemd);
+    tcase_add_test(tc, test_this_machine);
+    tcase_add_test(tc, test_list);
+    tcase_add_test(tc, test_status);
+    tcase_add_test(tc, test_start_stop_restart);
+    tcase_add_test(tc, test_change_errors);
+    tcase_add_test(tc, test_timeout);
+    tcase_add_test(tc, test_invalid_names_never_run);
+    tcase_add_test(tc, test_no_systemctl);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(service_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
