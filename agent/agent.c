@@ -341,6 +341,6 @@ int gd_agent_reload(gd_agent_t *a, char *err, size_t errlen)
 
 void gd_agent_after_flush(gd_agent_t *a, void (*cb)(void *arg), void *arg)
 {
-    if (gd_channel_after_flush(a->channel, cb, arg) != 0)
+    if (!a->channel_initialised || gd_channel_after_flush(a->channel, cb, arg) != 0)
         cb(arg);
 }

@@ -59,11 +59,14 @@ static int memory_collect(void *state, const gd_collect_ctx_t *ctx)
     ssize_t n = gd_procfile_read(&s->file);
     if (n < 0) return (int)n;
     char *cursor = s->file.buf.data, *line, *f[3];
-    while ((line = gd_procfs_line(&cursor)) != NULL) {
+    const unsigned all = (1u << MI_COUNT) - 1;
+    while (found != all && (line = gd_procfs_line(&cursor)) != NULL) {
         /* "MemTotal:       24683620 kB" */
         int k;
         for (k = 0; k < MI_COUNT; k++)
-            if (strncmp(line, meminfo_keys[k].name, meminfo_keys[k].len) == 0) break;
+            if (line[0] == meminfo_keys[k].name[0] &&
+                strncmp(line, meminfo_keys[k].name, meminfo_keys[k].len) == 0)
+                break;
         if (k == MI_COUNT) continue;
         if (gd_procfs_split(line, f, 3) < 2 || gd_procfs_u64(f[1], &kb[k]) < 0) return -EINVAL;
         found |= 1u << k;

@@ -44,7 +44,8 @@ static int network_init(void **state, const gd_collector_env_t *env, char *err, 
         free(s);
         return r;
     }
-    gd_procfs_path(s->sys_net, sizeof(s->sys_net), env->sys_root, "class/net");
+    if (gd_procfs_path(s->sys_net, sizeof(s->sys_net), env->sys_root, "class/net") < 0)
+        s->sys_net[0] = '\0'; /* no operstate: every interface reads as down */
     gd_buf_init(&s->scratch);
     if (gd_buf_reserve(&s->scratch, 255) != 0) {
         gd_procfile_close(&s->file);
@@ -58,6 +59,7 @@ static int network_init(void **state, const gd_collector_env_t *env, char *err, 
 static int open_attr(const network_state_t *s, const char *ifname, const char *attr)
 {
     char rel[IF_NAME_MAX + 32], path[GD_PROCFS_PATH_MAX];
+    if (!s->sys_net[0]) return -1;
     snprintf(rel, sizeof(rel), "%s/%s", ifname, attr);
     if (gd_procfs_path(path, sizeof(path), s->sys_net, rel) < 0) return -1;
     return open(path, O_RDONLY | O_CLOEXEC);

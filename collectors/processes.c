@@ -42,6 +42,9 @@ typedef struct top_entry_s {
 
 typedef struct processes_state_s {
     int dirfd;
+    gd_procfile_t loadavg; /* its last field is the last pid allocated */
+    uint64_t last_pid;     /* as of the latest complete listing */
+    int listed;            /* a listing completed */
     char *dents;
     gd_buf_t scratch;
     proc_t *procs; /* sorted by pid */
@@ -86,6 +89,8 @@ static int processes_init(void **state, const gd_collector_env_t *env, char *err
         free(s);
         return r;
     }
+    /* Without loadavg every cycle lists /proc; that is all it changes. */
+    if (gd_procfile_open(&s->loadavg, env->proc_root, "loadavg") < 0) s->loadavg.fd = -1;
     s->dents = malloc(DENTS_BYTES);
     if (!s->dents || gd_buf_reserve(&s->scratch, 511) != 0 ||
         set_top_n(s, env->top_processes) != 0) {
@@ -114,24 +119,27 @@ static void processes_configure(void *state, const gd_collector_env_t *env)
 
 /* "1234 (name) S 1 ...": fields after the comm, which ends at the last ')'
  * (a comm may hold spaces and parentheses). */
-static int parse_stat(processes_state_t *s, char *text, proc_t *p, uint64_t *start)
+static int parse_stat(processes_state_t *s, const char *text, size_t len, proc_t *p,
+                      uint64_t *start)
 {
-    char *open = strchr(text, '(');
-    char *close = strrchr(text, ')');
+    const char *open = memchr(text, '(', len);
+    const char *close = memrchr(text, ')', len);
     if (!open || !close || close < open || close[1] != ' ') return -EINVAL;
     size_t nlen = (size_t)(close - open - 1);
     if (nlen >= PROC_NAME_MAX) nlen = PROC_NAME_MAX - 1;
-    char *f[22];
-    /* f[0] is field 3 (state): utime is field 14, stime 15, starttime 22,
-     * rss (pages) 24. */
-    if (gd_procfs_split(close + 2, f, 22) < 22) return -EINVAL;
+    /* Field 3 is the state; utime is field 14, stime 15, starttime 22, rss
+     * (pages) 24. Scanned in place, not split: this runs per process. */
+    const char *f = close + 2;
+    char state = *f;
     uint64_t utime, stime, rss;
-    if (gd_procfs_u64(f[11], &utime) < 0 || gd_procfs_u64(f[12], &stime) < 0 ||
-        gd_procfs_u64(f[19], start) < 0 || gd_procfs_u64(f[21], &rss) < 0)
+    if (gd_procfs_skip(&f, 11) < 0 || gd_procfs_next_u64(&f, &utime) < 0 ||
+        gd_procfs_next_u64(&f, &stime) < 0 || gd_procfs_skip(&f, 6) < 0 ||
+        gd_procfs_next_u64(&f, start) < 0 || gd_procfs_skip(&f, 1) < 0 ||
+        gd_procfs_next_u64(&f, &rss) < 0)
         return -EINVAL;
     memcpy(p->name, open + 1, nlen);
     p->name[nlen] = '\0';
-    p->state = f[0][0];
+    p->state = state;
     p->rss_bytes = rss * s->page_size;
     p->ticks = utime + stime;
     return 0;
@@ -193,6 +201,8 @@ static void close_proc(processes_state_t *s, proc_t *p)
     p->fd = -1;
 }
 
+static int refresh(processes_state_t *s, proc_t *p, int found, const gd_collect_ctx_t *ctx);
+
 static int visit_pid(processes_state_t *s, int pid, const gd_collect_ctx_t *ctx)
 {
     int found;
@@ -213,7 +223,13 @@ static int visit_pid(processes_state_t *s, int pid, const gd_collect_ctx_t *ctx)
         p->fd = -1;
     }
     s->cursor = idx + 1;
-    proc_t *p = &s->procs[idx];
+    return refresh(s, &s->procs[idx], found, ctx);
+}
+
+/* Reads one process and works out its ticks over the interval; marks it
+ * seen this cycle unless it is gone. */
+static int refresh(processes_state_t *s, proc_t *p, int found, const gd_collect_ctx_t *ctx)
+{
     int r = read_stat(s, p);
     if (r < 0 && found) {
         /* The fd belongs to the process we opened it for: after an exit it
@@ -223,7 +239,7 @@ static int visit_pid(processes_state_t *s, int pid, const gd_collect_ctx_t *ctx)
     }
     if (r < 0) return 0; /* gone mid-read: skipped, and dropped below */
     uint64_t prev_ticks = p->ticks, start;
-    if (parse_stat(s, s->scratch.data, p, &start) < 0) return 0;
+    if (parse_stat(s, s->scratch.data, s->scratch.len, p, &start) < 0) return 0;
     if (found && start == p->start_ticks) {
         p->delta = gd_counter_delta(prev_ticks, p->ticks);
     } else if (ctx->elapsed_s > 0 && start > s->prev_max_start) {
@@ -267,17 +283,15 @@ static void pick_top(processes_state_t *s, double elapsed_s)
     }
 }
 
-static int processes_collect(void *state, const gd_collect_ctx_t *ctx)
+/* Visits every pid of the /proc listing. */
+static int list_and_visit(processes_state_t *s, const gd_collect_ctx_t *ctx)
 {
-    processes_state_t *s = state;
-    s->gen++;
     s->cursor = 0;
-    s->max_start = s->prev_max_start;
     if (lseek(s->dirfd, 0, SEEK_SET) < 0) return -errno;
     for (;;) {
         ssize_t n = getdents64(s->dirfd, s->dents, DENTS_BYTES);
         if (n < 0) return -errno;
-        if (n == 0) break;
+        if (n == 0) return 0;
         for (ssize_t off = 0; off < n;) {
             struct dirent64 *d = (struct dirent64 *)(s->dents + off);
             off += d->d_reclen;
@@ -287,6 +301,38 @@ static int processes_collect(void *state, const gd_collect_ctx_t *ctx)
             int r = visit_pid(s, (int)pid, ctx);
             if (r < 0) return r;
         }
+    }
+}
+
+/* The last pid the kernel allocated (loadavg's fifth field), 0 if unknown. */
+static uint64_t last_pid(processes_state_t *s)
+{
+    char *f[5];
+    uint64_t pid;
+    if (s->loadavg.fd < 0 || gd_procfile_read(&s->loadavg) < 0 ||
+        gd_procfs_split(s->loadavg.buf.data, f, 5) < 5 || gd_procfs_u64(f[4], &pid) < 0)
+        return 0;
+    return pid;
+}
+
+static int processes_collect(void *state, const gd_collect_ctx_t *ctx)
+{
+    processes_state_t *s = state;
+    s->gen++;
+    s->max_start = s->prev_max_start;
+    /* No pid allocated since the last listing means no new process: the
+     * known ones are re-read through their fds and the listing (a fifth of
+     * the cycle on an idle guest) is skipped. Ended ones fail to read. */
+    uint64_t pid_now = last_pid(s);
+    if (s->listed && pid_now && pid_now == s->last_pid) {
+        for (size_t i = 0; i < s->count; i++)
+            refresh(s, &s->procs[i], 1, ctx);
+    } else {
+        s->listed = 0;
+        int r = list_and_visit(s, ctx);
+        if (r < 0) return r;
+        s->listed = 1;
+        s->last_pid = pid_now;
     }
     /* Drop what ended (or could not be read) this cycle. */
     size_t kept = 0;
@@ -341,6 +387,7 @@ static void processes_fini(void *state)
     for (size_t i = 0; i < s->count; i++)
         close_proc(s, &s->procs[i]);
     if (s->dirfd >= 0) close(s->dirfd);
+    gd_procfile_close(&s->loadavg);
     gd_buf_free(&s->scratch);
     free(s->dents);
     free(s->procs);

@@ -113,6 +113,38 @@ int gd_procfs_split(char *s, char **fields, int max)
     return n;
 }
 
+int gd_procfs_skip(const char **p, int n)
+{
+    const char *s = *p;
+    for (int i = 0; i < n; i++) {
+        if (*s == '\0' || *s == '\n') return -EINVAL;
+        while (*s && *s != ' ' && *s != '\n')
+            s++;
+        while (*s == ' ')
+            s++;
+    }
+    *p = s;
+    return 0;
+}
+
+int gd_procfs_next_u64(const char **p, uint64_t *out)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+    if (*s < '0' || *s > '9') return -EINVAL;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10) return -EINVAL;
+        v = v * 10 + d;
+    }
+    if (*s != ' ' && *s != '\n' && *s != '\0') return -EINVAL;
+    while (*s == ' ')
+        s++;
+    *out = v;
+    *p = s;
+    return 0;
+}
+
 int gd_procfs_u64(const char *s, uint64_t *out)
 {
     uint64_t v = 0;

@@ -45,6 +45,13 @@ char *gd_procfs_line(char **cursor);
  * how many were stored. Callers check the count before indexing. */
 int gd_procfs_split(char *s, char **fields, int max);
 
+/* Hot-path scanning without splitting: skips n fields (and the spaces
+ * after each) at *p. 0, or -EINVAL when the text ends first. */
+int gd_procfs_skip(const char **p, int n);
+/* Parses the unsigned decimal field at *p and moves past it and the spaces
+ * after it. 0, or -EINVAL when the field is not a number. */
+int gd_procfs_next_u64(const char **p, uint64_t *out);
+
 /* Strict unsigned decimal: digits only, no sign, no overflow. 0 or -EINVAL. */
 int gd_procfs_u64(const char *s, uint64_t *out);
 /* Unsigned decimal with an optional fraction ("0.18", "1419.54").

@@ -17,8 +17,7 @@ static const char *const host_locked[] = {"commands.allow", "commands.deny", NUL
 static int is_host_locked(const char *dotted)
 {
     for (const char *const *k = host_locked; *k; k++)
-        if (strcmp(*k, dotted) == 0)
-            return 1;
+        if (strcmp(*k, dotted) == 0) return 1;
     return 0;
 }
 
@@ -51,8 +50,7 @@ static cJSON *key_result(const gd_config_t *cfg, const gd_cfg_key_t *key)
 static const gd_cfg_key_t *find_or_reply(gd_request_t *req, const char *dotted)
 {
     const gd_cfg_key_t *key = gd_config_find(dotted);
-    if (!key)
-        gd_reply_error(req, "invalid_args", "no configuration key '%.128s'", dotted);
+    if (!key) gd_reply_error(req, "invalid_args", "no configuration key '%.128s'", dotted);
     return key;
 }
 
@@ -62,15 +60,13 @@ static void cmd_get(gd_request_t *req, const cJSON *args)
     const char *dotted = gd_arg_string(args, "key", NULL);
     if (dotted) {
         const gd_cfg_key_t *key = find_or_reply(req, dotted);
-        if (key)
-            gd_reply_ok(req, key_result(cfg, key));
+        if (key) gd_reply_ok(req, key_result(cfg, key));
         return;
     }
     cJSON *result = cJSON_CreateObject();
     for (const gd_cfg_key_t *k = gd_config_keys; k->name; k++) {
         cJSON *section = cJSON_GetObjectItemCaseSensitive(result, k->section);
-        if (!section)
-            section = cJSON_AddObjectToObject(result, k->section);
+        if (!section) section = cJSON_AddObjectToObject(result, k->section);
         cJSON_AddItemToObject(section, k->name, value_json(cfg, k));
     }
     gd_reply_ok(req, result);
@@ -80,15 +76,13 @@ static void cmd_get(gd_request_t *req, const cJSON *args)
 static int value_text(const cJSON *v, char *buf, size_t len)
 {
     if (cJSON_IsString(v)) {
-        if (strlen(v->valuestring) >= len)
-            return -1;
+        if (strlen(v->valuestring) >= len) return -1;
         snprintf(buf, len, "%s", v->valuestring);
     } else if (cJSON_IsBool(v)) {
         snprintf(buf, len, "%s", cJSON_IsTrue(v) ? "true" : "false");
     } else if (cJSON_IsNumber(v)) {
         double d = v->valuedouble;
-        if (!isfinite(d) || floor(d) != d || fabs(d) > 9007199254740992.0)
-            return -1;
+        if (!isfinite(d) || floor(d) != d || fabs(d) > 9007199254740992.0) return -1;
         snprintf(buf, len, "%lld", (long long)d);
     } else {
         return -1;
@@ -101,8 +95,7 @@ static void cmd_set(gd_request_t *req, const cJSON *args)
     gd_agent_t *agent = req->agent;
     const char *dotted = gd_arg_string(args, "key", "");
     const gd_cfg_key_t *key = find_or_reply(req, dotted);
-    if (!key)
-        return;
+    if (!key) return;
     if (is_host_locked(dotted)) {
         gd_reply_error(req, "invalid_args",
                        "%s is the agent's policy: it is set in the configuration file only",
@@ -119,8 +112,10 @@ static void cmd_set(gd_request_t *req, const cJSON *args)
     if (value_text(cJSON_GetObjectItemCaseSensitive(args, "value"), text, sizeof(text)) != 0) {
         char range[256];
         gd_config_describe_range(key, range, sizeof(range));
-        gd_reply_error(req, "invalid_args", "%s: the value must be a string, a boolean or an "
-                       "integer (allowed: %s)", dotted, range);
+        gd_reply_error(req, "invalid_args",
+                       "%s: the value must be a string, a boolean or an "
+                       "integer (allowed: %s)",
+                       dotted, range);
         return;
     }
     gd_config_t next = agent->cfg;

@@ -329,11 +329,11 @@ void gd_dispatch_line(gd_dispatch_t *d, uint64_t conn_gen, const char *line, siz
         send_error(d, conn_gen, id, "forbidden", why);
         goto done;
     }
-    if (args) {
-        if (gd_args_validate(c->args, args, why, sizeof(why)) != 0) {
-            send_error(d, conn_gen, id, "invalid_args", why);
-            goto done;
-        }
+    /* An absent "args" is an empty object: required arguments still count. */
+    static const cJSON no_args = {.type = cJSON_Object};
+    if (gd_args_validate(c->args, args ? args : &no_args, why, sizeof(why)) != 0) {
+        send_error(d, conn_gen, id, "invalid_args", why);
+        goto done;
     }
     if ((c->flags & GD_CMD_CONCURRENT) && d->running >= d->max_concurrent) {
         snprintf(why, sizeof(why), "%u commands are already running (commands.max_concurrent)",

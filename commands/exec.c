@@ -74,7 +74,7 @@ struct gd_exec_s {
     uv_write_t in_write;
     exec_stream_t out[2];
     uv_timer_t timer;
-    uv_check_t check;
+    uv_idle_t idle; /* streaming: waits for the bus before the reply */
     exec_timer_phase_t phase;
 
     int open; /* of proc, in, out[0..1]: initialised and not yet closed */
@@ -88,7 +88,7 @@ struct gd_exec_s {
     int timed_out;
     int cancelled;
     int aborting; /* the agent is stopping */
-    int check_active;
+    int idle_active;
 
     int stream;
     int base64;
@@ -285,7 +285,7 @@ static void exec_reply(gd_exec_t *e)
         gd_reply_error(req, "internal", "out of memory building the result");
 }
 
-static void on_check_closed(uv_handle_t *h)
+static void on_idle_closed(uv_handle_t *h)
 {
     exec_free(h->data);
 }
@@ -301,30 +301,30 @@ static int bus_pending(const gd_bus_t *bus)
     return 0;
 }
 
-/* Streaming: the bus hands events over in its idle pass, which comes before
- * the check pass of the same loop turn; replying from here puts the response
- * behind every exec.output event of this exec. (A subscriber that refuses
- * events for now, a host away, is not waited for.) */
-static void on_check(uv_check_t *c)
+/* Streaming: exec.output events reach the channel in the bus's idle pass;
+ * the reply waits (an idle pass of its own, so the loop does not block
+ * meanwhile) until the bus has handed every queued event over, so the
+ * response comes after the exec's last event. A subscriber that refuses
+ * events for now (a host away, a full queue) is not waited for. */
+static void on_idle(uv_idle_t *idle)
 {
-    gd_exec_t *e = c->data;
+    gd_exec_t *e = idle->data;
     if (!e->aborting && bus_pending(&e->req->agent->bus))
         return;
-    uv_check_stop(c);
-    e->check_active = 0;
+    uv_idle_stop(idle);
+    e->idle_active = 0;
     exec_reply(e);
-    uv_close((uv_handle_t *)c, on_check_closed);
+    uv_close((uv_handle_t *)idle, on_idle_closed);
 }
 
 /* Every handle but the check is closed. */
 static void on_timer_closed(uv_handle_t *h)
 {
     gd_exec_t *e = h->data;
-    if (e->stream && e->spawned && !e->aborting &&
-        uv_check_init(e->loop, &e->check) == 0) {
-        e->check.data = e;
-        e->check_active = 1;
-        uv_check_start(&e->check, on_check);
+    if (e->stream && e->spawned && !e->aborting && uv_idle_init(e->loop, &e->idle) == 0) {
+        e->idle.data = e;
+        e->idle_active = 1;
+        uv_idle_start(&e->idle, on_idle);
         return;
     }
     exec_reply(e);
@@ -765,11 +765,11 @@ static void cmd_exec_cancel(gd_request_t *req, const cJSON *args)
 static void exec_abort(gd_exec_t *e)
 {
     e->aborting = 1;
-    if (e->check_active) { /* finished, waiting to reply after its events */
-        uv_check_stop(&e->check);
-        e->check_active = 0;
+    if (e->idle_active) { /* finished, waiting to reply after its events */
+        uv_idle_stop(&e->idle);
+        e->idle_active = 0;
         exec_reply(e);
-        uv_close((uv_handle_t *)&e->check, on_check_closed);
+        uv_close((uv_handle_t *)&e->idle, on_idle_closed);
         return;
     }
     if (e->spawned && !e->exited)

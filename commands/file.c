@@ -67,20 +67,13 @@ static void job_error(file_job_t *j, const char *code, const char *fmt, ...)
 
 static const char *type_name(mode_t m)
 {
-    if (S_ISREG(m))
-        return "file";
-    if (S_ISDIR(m))
-        return "directory";
-    if (S_ISLNK(m))
-        return "symlink";
-    if (S_ISFIFO(m))
-        return "fifo";
-    if (S_ISSOCK(m))
-        return "socket";
-    if (S_ISCHR(m))
-        return "char_device";
-    if (S_ISBLK(m))
-        return "block_device";
+    if (S_ISREG(m)) return "file";
+    if (S_ISDIR(m)) return "directory";
+    if (S_ISLNK(m)) return "symlink";
+    if (S_ISFIFO(m)) return "fifo";
+    if (S_ISSOCK(m)) return "socket";
+    if (S_ISCHR(m)) return "char_device";
+    if (S_ISBLK(m)) return "block_device";
     return "unknown";
 }
 
@@ -118,22 +111,18 @@ static void do_read(file_job_t *j)
     size_t got = 0;
     while (got < want) {
         ssize_t n = pread(fd, data + got, want - got, (off_t)(j->offset + got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            break; /* a device with nothing more for now */
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) break; /* a device with nothing more for now */
         if (n < 0) {
             job_errno(j, errno, "read");
             free(data);
             goto out;
         }
-        if (n == 0)
-            break;
+        if (n == 0) break;
         got += (size_t)n;
     }
     j->eof = got < want;
-    if (got > j->max_bytes)
-        got = (size_t)j->max_bytes;
+    if (got > j->max_bytes) got = (size_t)j->max_bytes;
     if (gd_base64_encode(&j->buf, data, got) != 0)
         job_error(j, "internal", "out of memory encoding %s", j->path);
     free(data);
@@ -148,8 +137,7 @@ static int write_all(int fd, const char *p, size_t n)
     while (n > 0) {
         ssize_t w = write(fd, p, n);
         if (w < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             return -errno;
         }
         p += w;
@@ -192,8 +180,7 @@ static void do_append(file_job_t *j)
     } else {
         j->written = j->buf.len;
     }
-    if (close(fd) != 0 && !j->code)
-        job_errno(j, errno, "close");
+    if (close(fd) != 0 && !j->code) job_errno(j, errno, "close");
 }
 
 /* fsync of the directory makes the rename itself durable. */
@@ -261,13 +248,10 @@ static void do_replace(file_job_t *j)
         /* Keep the owner of the file being replaced (needs root; best effort). */
         if (exists && (old.st_uid != geteuid() || old.st_gid != getegid()))
             (void)!fchown(fd, old.st_uid, old.st_gid);
-        if (fsync(fd) != 0)
-            job_errno(j, errno, "fsync");
+        if (fsync(fd) != 0) job_errno(j, errno, "fsync");
     }
-    if (close(fd) != 0 && !j->code)
-        job_errno(j, errno, "close");
-    if (!j->code && rename(tmp, target) != 0)
-        job_errno(j, errno, "rename onto");
+    if (close(fd) != 0 && !j->code) job_errno(j, errno, "close");
+    if (!j->code && rename(tmp, target) != 0) job_errno(j, errno, "rename onto");
     if (j->code) {
         unlink(tmp);
         return;
@@ -319,9 +303,15 @@ static void job_work(uv_work_t *w)
 {
     file_job_t *j = w->data;
     switch (j->op) {
-    case OP_READ: do_read(j); break;
-    case OP_WRITE: do_write(j); break;
-    case OP_STAT: do_stat(j); break;
+    case OP_READ:
+        do_read(j);
+        break;
+    case OP_WRITE:
+        do_write(j);
+        break;
+    case OP_STAT:
+        do_stat(j);
+        break;
     }
 }
 
@@ -335,8 +325,9 @@ static cJSON *stat_result(const file_job_t *j)
     cJSON_AddStringToObject(r, "mode", mode);
     cJSON_AddNumberToObject(r, "uid", (double)j->st.st_uid);
     cJSON_AddNumberToObject(r, "gid", (double)j->st.st_gid);
-    cJSON_AddNumberToObject(r, "mtime_ms", (double)((int64_t)j->st.st_mtim.tv_sec * 1000 +
-                                                    j->st.st_mtim.tv_nsec / 1000000));
+    cJSON_AddNumberToObject(
+        r, "mtime_ms",
+        (double)((int64_t)j->st.st_mtim.tv_sec * 1000 + j->st.st_mtim.tv_nsec / 1000000));
     if (S_ISLNK(j->st.st_mode)) {
         gd_buf_t clean;
         gd_buf_init(&clean);
@@ -414,12 +405,10 @@ static file_job_t *new_job(gd_request_t *req, const cJSON *args, file_op_t op)
 int gd_file_parse_mode(const char *s)
 {
     size_t n = strlen(s);
-    if (n < 1 || n > 5)
-        return -EINVAL;
+    if (n < 1 || n > 5) return -EINVAL;
     int mode = 0;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '7')
-            return -EINVAL;
+        if (s[i] < '0' || s[i] > '7') return -EINVAL;
         mode = mode * 8 + (s[i] - '0');
     }
     return mode <= 07777 ? mode : -EINVAL;
@@ -436,8 +425,7 @@ static void cmd_read(gd_request_t *req, const cJSON *args)
         return;
     }
     file_job_t *j = new_job(req, args, OP_READ);
-    if (!j)
-        return;
+    if (!j) return;
     j->offset = (uint64_t)gd_arg_int(args, "offset", 0);
     j->max_bytes = (uint64_t)max_bytes;
     start_job(req, j);
@@ -463,8 +451,7 @@ static void cmd_write(gd_request_t *req, const cJSON *args)
         return;
     }
     file_job_t *j = new_job(req, args, OP_WRITE);
-    if (!j)
-        return;
+    if (!j) return;
     j->data_b64 = data;
     j->data_b64_len = data_len;
     j->mode = mode;
@@ -475,8 +462,7 @@ static void cmd_write(gd_request_t *req, const cJSON *args)
 static void cmd_stat(gd_request_t *req, const cJSON *args)
 {
     file_job_t *j = new_job(req, args, OP_STAT);
-    if (j)
-        start_job(req, j);
+    if (j) start_job(req, j);
 }
 
 #define MAX_SIZE INT64_C(1073741824) /* the largest commands.file_max_bytes */

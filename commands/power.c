@@ -18,7 +18,14 @@
 
 #define MAX_ARGS 32
 
+struct power_state_s;
+/* The actions waiting out their delay, so that gd_power_shutdown can cancel
+ * them (one agent per process). */
+static struct power_state_s *delayed;
+
 typedef struct power_state_s {
+    struct power_state_s *next; /* in the list of delays running */
+    gd_agent_t *agent;
     uv_loop_t *loop;
     uv_timer_t timer;
     gd_child_t child;
@@ -51,18 +58,56 @@ static void child_done(gd_child_t *c)
     uv_close((uv_handle_t *)&st->timer, state_free);
 }
 
+static void unlink_delayed(power_state_t *st)
+{
+    for (power_state_t **p = &delayed; *p; p = &(*p)->next) {
+        if (*p == st) {
+            *p = st->next;
+            return;
+        }
+    }
+}
+
 static void timer_cb(uv_timer_t *t)
 {
     power_state_t *st = t->data;
+    unlink_delayed(st);
     gd_info("%s: running %s", st->action, st->argv[0]);
     gd_child_run(&st->child, st->loop, st->argv, NULL, 0, 4096, child_done, st);
 }
 
-/* The reply has been written: start the delay. */
+/* The reply has been written (or the host went away): start the delay,
+ * unless the agent is on its way out. */
 static void after_flush(void *arg)
 {
     power_state_t *st = arg;
+    if (st->agent->stopping) {
+        gd_warn("%s: cancelled, the agent is stopping", st->action);
+        free(st);
+        return;
+    }
+    uv_timer_init(st->loop, &st->timer);
+    st->timer.data = st;
+    st->next = delayed;
+    delayed = st;
     uv_timer_start(&st->timer, timer_cb, st->delay_ms, 0);
+}
+
+static void cancelled_free(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void gd_power_shutdown(struct gd_agent_s *agent)
+{
+    (void)agent;
+    while (delayed) {
+        power_state_t *st = delayed;
+        delayed = st->next;
+        gd_warn("%s: cancelled, the agent is stopping", st->action);
+        uv_timer_stop(&st->timer);
+        uv_close((uv_handle_t *)&st->timer, cancelled_free);
+    }
 }
 
 /* Whether argv0 names an executable, directly or through PATH (a cheap
@@ -70,22 +115,18 @@ static void after_flush(void *arg)
  * to go down). */
 static int find_executable(const char *argv0)
 {
-    if (strchr(argv0, '/'))
-        return access(argv0, X_OK) == 0 ? 0 : -errno;
+    if (strchr(argv0, '/')) return access(argv0, X_OK) == 0 ? 0 : -errno;
     const char *path = getenv("PATH");
-    if (!path)
-        path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    if (!path) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     char candidate[4096];
     while (*path) {
         size_t n = strcspn(path, ":");
         if (n > 0 && n + strlen(argv0) + 2 <= sizeof(candidate)) {
             snprintf(candidate, sizeof(candidate), "%.*s/%s", (int)n, path, argv0);
-            if (access(candidate, X_OK) == 0)
-                return 0;
+            if (access(candidate, X_OK) == 0) return 0;
         }
         path += n;
-        if (*path == ':')
-            path++;
+        if (*path == ':') path++;
     }
     return -ENOENT;
 }
@@ -112,11 +153,10 @@ static void schedule(gd_request_t *req, const cJSON *args, const char *key, cons
     st->loop = req->agent->loop;
     st->action = req->cmd->name;
     st->delay_ms = (uint64_t)gd_arg_int(args, "delay_s", 0) * 1000;
-    uv_timer_init(st->loop, &st->timer);
-    st->timer.data = st;
     gd_agent_t *agent = req->agent;
-    gd_info("%s: scheduled in %llu s (%s)", st->action,
-            (unsigned long long)(st->delay_ms / 1000), line);
+    st->agent = agent;
+    gd_info("%s: scheduled in %llu s (%s)", st->action, (unsigned long long)(st->delay_ms / 1000),
+            line);
     cJSON *result = cJSON_CreateObject();
     cJSON_AddBoolToObject(result, "scheduled", 1);
     gd_reply_ok(req, result); /* req is gone from here on */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,15 +25,15 @@ static const struct {
     const char *name;
     int signo;
 } signal_names[] = {
-    {"HUP", SIGHUP},       {"INT", SIGINT},       {"QUIT", SIGQUIT},     {"ILL", SIGILL},
-    {"TRAP", SIGTRAP},     {"ABRT", SIGABRT},     {"BUS", SIGBUS},       {"FPE", SIGFPE},
-    {"KILL", SIGKILL},     {"USR1", SIGUSR1},     {"SEGV", SIGSEGV},     {"USR2", SIGUSR2},
-    {"PIPE", SIGPIPE},     {"ALRM", SIGALRM},     {"TERM", SIGTERM},     {"STKFLT", SIGSTKFLT},
-    {"CHLD", SIGCHLD},     {"CONT", SIGCONT},     {"STOP", SIGSTOP},     {"TSTP", SIGTSTP},
-    {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU},     {"URG", SIGURG},       {"XCPU", SIGXCPU},
-    {"XFSZ", SIGXFSZ},     {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},     {"WINCH", SIGWINCH},
-    {"IO", SIGIO},         {"PWR", SIGPWR},       {"SYS", SIGSYS},       {"IOT", SIGABRT},
-    {"POLL", SIGIO},       {"CLD", SIGCHLD},
+    {"HUP", SIGHUP},   {"INT", SIGINT},       {"QUIT", SIGQUIT}, {"ILL", SIGILL},
+    {"TRAP", SIGTRAP}, {"ABRT", SIGABRT},     {"BUS", SIGBUS},   {"FPE", SIGFPE},
+    {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV}, {"USR2", SIGUSR2},
+    {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM}, {"STKFLT", SIGSTKFLT},
+    {"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP}, {"TSTP", SIGTSTP},
+    {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},   {"XCPU", SIGXCPU},
+    {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH},
+    {"IO", SIGIO},     {"PWR", SIGPWR},       {"SYS", SIGSYS},   {"IOT", SIGABRT},
+    {"POLL", SIGIO},   {"CLD", SIGCHLD},
 };
 
 static int parse_number(const char *s)
@@ -40,43 +41,33 @@ static int parse_number(const char *s)
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (end == s || *end || errno || v < 1 || v > SIGRTMAX)
-        return -EINVAL;
+    if (end == s || *end || errno || v < 1 || v > SIGRTMAX) return -EINVAL;
     return (int)v;
 }
 
 int gd_signal_parse(const cJSON *v)
 {
-    if (!v)
-        return SIGTERM;
+    if (!v) return SIGTERM;
     if (cJSON_IsNumber(v)) {
         double d = v->valuedouble;
-        if (d < 1 || d > SIGRTMAX || (double)(int)d != d)
-            return -EINVAL;
+        if (d < 1 || d > SIGRTMAX || (double)(int)d != d) return -EINVAL;
         return (int)d;
     }
-    if (!cJSON_IsString(v))
-        return -EINVAL;
+    if (!cJSON_IsString(v)) return -EINVAL;
     const char *s = v->valuestring;
-    if (*s >= '0' && *s <= '9')
-        return parse_number(s);
-    if (strncasecmp(s, "SIG", 3) == 0)
-        s += 3;
+    if (*s >= '0' && *s <= '9') return parse_number(s);
+    if (strncasecmp(s, "SIG", 3) == 0) s += 3;
     for (size_t i = 0; i < sizeof(signal_names) / sizeof(signal_names[0]); i++)
-        if (strcasecmp(s, signal_names[i].name) == 0)
-            return signal_names[i].signo;
+        if (strcasecmp(s, signal_names[i].name) == 0) return signal_names[i].signo;
     /* Real-time signals: RTMIN, RTMIN+n, RTMAX, RTMAX-n. */
     if (strncasecmp(s, "RTMIN", 5) == 0 || strncasecmp(s, "RTMAX", 5) == 0) {
         int base = strncasecmp(s, "RTMIN", 5) == 0 ? SIGRTMIN : SIGRTMAX;
         const char *rest = s + 5;
-        if (!*rest)
-            return base;
+        if (!*rest) return base;
         int sign = base == SIGRTMIN ? '+' : '-';
-        if (*rest != sign)
-            return -EINVAL;
+        if (*rest != sign) return -EINVAL;
         int n = parse_number(rest + 1);
-        if (n < 0)
-            return -EINVAL;
+        if (n < 0) return -EINVAL;
         int signo = sign == '+' ? base + n : base - n;
         return signo >= SIGRTMIN && signo <= SIGRTMAX ? signo : -EINVAL;
     }
@@ -152,16 +143,12 @@ static int cmp_items(const void *a, const void *b)
     const gd_proc_info_t *px = &st->second.items[x->index], *py = &st->second.items[y->index];
     if (st->sort_by == SORT_CPU) {
         double cx = st->cpu_pct[x->index], cy = st->cpu_pct[y->index];
-        if (cx != cy)
-            return cx < cy ? 1 : -1;
-        if (px->rss_bytes != py->rss_bytes)
-            return px->rss_bytes < py->rss_bytes ? 1 : -1;
+        if (cx != cy) return cx < cy ? 1 : -1;
+        if (px->rss_bytes != py->rss_bytes) return px->rss_bytes < py->rss_bytes ? 1 : -1;
     } else {
-        if (px->rss_bytes != py->rss_bytes)
-            return px->rss_bytes < py->rss_bytes ? 1 : -1;
+        if (px->rss_bytes != py->rss_bytes) return px->rss_bytes < py->rss_bytes ? 1 : -1;
         double cx = st->cpu_pct[x->index], cy = st->cpu_pct[y->index];
-        if (cx != cy)
-            return cx < cy ? 1 : -1;
+        if (cx != cy) return cx < cy ? 1 : -1;
     }
     return (px->pid > py->pid) - (px->pid < py->pid);
 }
@@ -230,8 +217,7 @@ static void list_work(uv_work_t *w)
     } else {
         st->second_ns = uv_hrtime();
         st->error = gd_proc_read_all(st->proc_root, &st->second);
-        if (st->error == 0)
-            st->error = list_compute(st);
+        if (st->error == 0) st->error = list_compute(st);
     }
 }
 
@@ -240,8 +226,7 @@ static cJSON *string_sanitized(const char *s)
     gd_buf_t b;
     gd_buf_init(&b);
     cJSON *item = NULL;
-    if (gd_utf8_sanitize(&b, s, strlen(s)) == 0)
-        item = cJSON_CreateString(b.data ? b.data : "");
+    if (gd_utf8_sanitize(&b, s, strlen(s)) == 0) item = cJSON_CreateString(b.data ? b.data : "");
     gd_buf_free(&b);
     return item;
 }
@@ -327,8 +312,7 @@ static void cmd_list(gd_request_t *req, const cJSON *args)
     st->sort_by = key;
     st->limit = (size_t)gd_arg_int(args, "limit", 0);
     snprintf(st->proc_root, sizeof(st->proc_root), "%s", req->agent->cfg.agent.proc_root);
-    if (!st->proc_root[0])
-        snprintf(st->proc_root, sizeof(st->proc_root), "/proc");
+    if (!st->proc_root[0]) snprintf(st->proc_root, sizeof(st->proc_root), "/proc");
     gd_proc_list_init(&st->first);
     gd_proc_list_init(&st->second);
     st->work.data = st;
@@ -345,7 +329,13 @@ static void cmd_list(gd_request_t *req, const cJSON *args)
 
 static void cmd_kill(gd_request_t *req, const cJSON *args)
 {
-    int pid = (int)gd_arg_int(args, "pid", 0);
+    int64_t pid64 = gd_arg_int(args, "pid", 0);
+    /* pid 0 or -1 would signal a whole group, or everything: never. */
+    if (pid64 < 1 || pid64 > INT32_MAX) {
+        gd_reply_error(req, "invalid_args", "missing argument 'pid' (a process id, 1 or more)");
+        return;
+    }
+    int pid = (int)pid64;
     const cJSON *sig_arg = cJSON_GetObjectItemCaseSensitive(args, "signal");
     int signo = gd_signal_parse(sig_arg);
     if (signo < 0) {

@@ -35,8 +35,7 @@ static int read_file(const char *path, gd_buf_t *b, size_t limit)
 {
     gd_buf_reset(b);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
+    if (fd < 0) return -errno;
     int rc = 0;
     while (b->len < limit) {
         if (gd_buf_reserve(b, 4096) != 0) {
@@ -44,18 +43,15 @@ static int read_file(const char *path, gd_buf_t *b, size_t limit)
             break;
         }
         size_t room = b->cap - b->len - 1;
-        if (room > limit - b->len)
-            room = limit - b->len;
+        if (room > limit - b->len) room = limit - b->len;
         ssize_t n = read(fd, b->data + b->len, room);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             /* A process that exits while its files are open reads ESRCH. */
             rc = errno == ESRCH ? -ENOENT : -errno;
             break;
         }
-        if (n == 0)
-            break;
+        if (n == 0) break;
         b->len += (size_t)n;
         b->data[b->len] = '\0';
     }
@@ -67,15 +63,12 @@ int gd_proc_parse_stat(const char *text, gd_proc_info_t *out)
 {
     const char *open_paren = strchr(text, '(');
     const char *close_paren = strrchr(text, ')');
-    if (!open_paren || !close_paren || close_paren < open_paren)
-        return -EINVAL;
+    if (!open_paren || !close_paren || close_paren < open_paren) return -EINVAL;
     char *end;
     long pid = strtol(text, &end, 10);
-    if (end == text || pid <= 0)
-        return -EINVAL;
+    if (end == text || pid <= 0) return -EINVAL;
     size_t name_len = (size_t)(close_paren - open_paren - 1);
-    if (name_len >= sizeof(out->name))
-        name_len = sizeof(out->name) - 1;
+    if (name_len >= sizeof(out->name)) name_len = sizeof(out->name) - 1;
     memcpy(out->name, open_paren + 1, name_len);
     out->name[name_len] = '\0';
 
@@ -87,8 +80,7 @@ int gd_proc_parse_stat(const char *text, gd_proc_info_t *out)
     while (*p && field <= 24) {
         while (*p == ' ')
             p++;
-        if (!*p)
-            break;
+        if (!*p) break;
         if (field == 3) {
             state = *p;
             while (*p && *p != ' ')
@@ -96,15 +88,13 @@ int gd_proc_parse_stat(const char *text, gd_proc_info_t *out)
         } else {
             errno = 0;
             long long v = strtoll(p, &end, 10);
-            if (end == p || errno)
-                return -EINVAL;
+            if (end == p || errno) return -EINVAL;
             f[field] = v < 0 ? 0 : (unsigned long long)v;
             p = end;
         }
         field++;
     }
-    if (field <= 24 || !state)
-        return -EINVAL; /* too few fields: not a stat line */
+    if (field <= 24 || !state) return -EINVAL; /* too few fields: not a stat line */
     out->pid = (int)pid;
     out->state = state;
     out->ppid = (int)f[4];
@@ -119,13 +109,11 @@ int gd_proc_parse_stat(const char *text, gd_proc_info_t *out)
 static int parse_status_uid(const char *text, uid_t *uid)
 {
     const char *line = strstr(text, "\nUid:");
-    if (!line)
-        return -EINVAL;
+    if (!line) return -EINVAL;
     char *end;
     errno = 0;
     unsigned long v = strtoul(line + 5, &end, 10);
-    if (end == line + 5 || errno)
-        return -EINVAL;
+    if (end == line + 5 || errno) return -EINVAL;
     *uid = (uid_t)v;
     return 0;
 }
@@ -137,30 +125,23 @@ int gd_proc_read_one(const char *proc_root, int pid, gd_proc_info_t *out, gd_buf
 
     snprintf(path, sizeof(path), "%s/%d/stat", proc_root, pid);
     int rc = read_file(path, scratch, 4096);
-    if (rc != 0)
-        return rc;
-    if (scratch->len == 0)
-        return -ENOENT; /* the process exited between open and read */
-    if (gd_proc_parse_stat(scratch->data, out) != 0)
-        return -EINVAL;
+    if (rc != 0) return rc;
+    if (scratch->len == 0) return -ENOENT; /* the process exited between open and read */
+    if (gd_proc_parse_stat(scratch->data, out) != 0) return -EINVAL;
 
     snprintf(path, sizeof(path), "%s/%d/status", proc_root, pid);
     rc = read_file(path, scratch, 16384);
-    if (rc != 0)
-        return rc;
-    if (parse_status_uid(scratch->data, &out->uid) != 0)
-        return -EINVAL;
+    if (rc != 0) return rc;
+    if (parse_status_uid(scratch->data, &out->uid) != 0) return -EINVAL;
 
     snprintf(path, sizeof(path), "%s/%d/cmdline", proc_root, pid);
     rc = read_file(path, scratch, GD_PROC_CMDLINE_MAX);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     size_t n = scratch->len;
     while (n > 0 && scratch->data[n - 1] == '\0')
         n--; /* the terminating NUL of the last argument */
     out->cmdline = malloc(n + 1);
-    if (!out->cmdline)
-        return -ENOMEM;
+    if (!out->cmdline) return -ENOMEM;
     for (size_t i = 0; i < n; i++)
         out->cmdline[i] = scratch->data[i] == '\0' ? ' ' : scratch->data[i];
     out->cmdline[n] = '\0';
@@ -172,19 +153,16 @@ static int64_t read_btime(const char *proc_root, gd_buf_t *scratch)
 {
     char path[512];
     snprintf(path, sizeof(path), "%s/stat", proc_root);
-    if (read_file(path, scratch, 1 << 20) != 0 || scratch->len == 0)
-        return 0;
+    if (read_file(path, scratch, 1 << 20) != 0 || scratch->len == 0) return 0;
     const char *line = strstr(scratch->data, "\nbtime ");
     return line ? strtoll(line + 7, NULL, 10) : 0;
 }
 
 static int is_pid_name(const char *s)
 {
-    if (!*s)
-        return 0;
+    if (!*s) return 0;
     for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
+        if (*s < '0' || *s > '9') return 0;
     return 1;
 }
 
@@ -204,8 +182,7 @@ int gd_proc_read_all(const char *proc_root, gd_proc_list_t *l)
     int rc = 0;
     struct dirent *de;
     while ((de = readdir(dir)) != NULL) {
-        if (!is_pid_name(de->d_name))
-            continue;
+        if (!is_pid_name(de->d_name)) continue;
         if (l->count == l->cap) {
             size_t cap = l->cap ? l->cap * 2 : 256;
             gd_proc_info_t *items = realloc(l->items, cap * sizeof(*items));

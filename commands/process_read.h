@@ -15,13 +15,13 @@
 typedef struct gd_proc_info_s {
     int pid;
     int ppid;
-    char name[64];         /* comm, as the kernel keeps it (at most 15 bytes) */
-    char state;            /* R, S, D, Z, T, t, I, X... */
-    uid_t uid;             /* real uid, from status */
-    uint64_t cpu_ticks;    /* utime + stime, in clock ticks */
-    uint64_t start_ticks;  /* starttime: ticks after boot */
-    uint64_t rss_bytes;    /* resident set size */
-    char *cmdline;         /* arguments joined by spaces; "" for kernel threads */
+    char name[64];        /* comm, as the kernel keeps it (at most 15 bytes) */
+    char state;           /* R, S, D, Z, T, t, I, X... */
+    uid_t uid;            /* real uid, from status */
+    uint64_t cpu_ticks;   /* utime + stime, in clock ticks */
+    uint64_t start_ticks; /* starttime: ticks after boot */
+    uint64_t rss_bytes;   /* resident set size */
+    char *cmdline;        /* arguments joined by spaces; "" for kernel threads */
 } gd_proc_info_t;
 
 typedef struct gd_proc_list_s {

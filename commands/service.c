@@ -4,6 +4,7 @@
 #include "commands/service.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 #include "agent/agent.h"
 #include "agent/utf8.h"
+#include "commands/dispatch.h"
 #include "commands/service_child.h"
 
 static const char *systemd_dir = "/run/systemd/system";
@@ -19,33 +21,29 @@ static uint64_t systemctl_timeout_ms = GD_SERVICE_TIMEOUT_MS;
 
 void gd_service_set_paths(const char *dir, const char *systemctl, uint64_t timeout_ms)
 {
-    if (dir)
-        systemd_dir = dir;
-    if (systemctl)
-        systemctl_path = systemctl;
-    if (timeout_ms)
-        systemctl_timeout_ms = timeout_ms;
+    if (dir) systemd_dir = dir;
+    if (systemctl) systemctl_path = systemctl;
+    if (timeout_ms) systemctl_timeout_ms = timeout_ms;
 }
 
 /* ---- unit names (systemd's src/basic/unit-name.c) ---- */
 
 static const char *const unit_types[] = {
-    "service", "mount", "swap", "socket", "target", "device",
-    "automount", "timer", "path", "slice", "scope", NULL,
+    "service",   "mount", "swap", "socket", "target", "device",
+    "automount", "timer", "path", "slice",  "scope",  NULL,
 };
 
 static int is_unit_type(const char *s)
 {
     for (const char *const *t = unit_types; *t; t++)
-        if (strcmp(*t, s) == 0)
-            return 1;
+        if (strcmp(*t, s) == 0) return 1;
     return 0;
 }
 
 static int valid_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == ':' || c == '-' || c == '_' || c == '.' || c == '\\';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ':' ||
+           c == '-' || c == '_' || c == '.' || c == '\\';
 }
 
 int gd_unit_name_normalize(const char *name, char *out, size_t outlen, char *err, size_t errlen)
@@ -78,8 +76,7 @@ int gd_unit_name_normalize(const char *name, char *out, size_t outlen, char *err
         return -EINVAL;
     }
     if (at && e == at + 1) {
-        snprintf(err, errlen, "'%.64s' is a template: name an instance (\"name@instance\")",
-                 name);
+        snprintf(err, errlen, "'%.64s' is a template: name an instance (\"name@instance\")", name);
         return -EINVAL;
     }
     return 0;
@@ -92,8 +89,7 @@ static cJSON *string_sanitized(const char *s, size_t n)
     gd_buf_t b;
     gd_buf_init(&b);
     cJSON *item = NULL;
-    if (gd_utf8_sanitize(&b, s, n) == 0)
-        item = cJSON_CreateString(b.data ? b.data : "");
+    if (gd_utf8_sanitize(&b, s, n) == 0) item = cJSON_CreateString(b.data ? b.data : "");
     gd_buf_free(&b);
     return item;
 }
@@ -115,14 +111,12 @@ int gd_service_parse_list(const char *text, cJSON *services)
     const char *line = text;
     while (*line) {
         const char *end = strchr(line, '\n');
-        if (!end)
-            end = line + strlen(line);
+        if (!end) end = line + strlen(line);
         const char *p = line;
         /* Without --plain (older systemd) a failed unit starts with a bullet. */
         while (p < end && (*p == ' ' || *p == '*'))
             p++;
-        if (end - p >= 3 && memcmp(p, "\xE2\x97\x8F", 3) == 0)
-            p += 3;
+        if (end - p >= 3 && memcmp(p, "\xE2\x97\x8F", 3) == 0) p += 3;
         const char *f[4];
         size_t len[4];
         int nf = 0;
@@ -154,8 +148,7 @@ int gd_service_parse_list(const char *text, cJSON *services)
 
 static void copy_value(char *dst, size_t len, const char *v, size_t n)
 {
-    if (n >= len)
-        n = len - 1;
+    if (n >= len) n = len - 1;
     memcpy(dst, v, n);
     dst[n] = '\0';
 }
@@ -166,15 +159,13 @@ int gd_service_parse_show(const char *text, gd_unit_status_t *out)
     const char *line = text;
     while (*line) {
         const char *end = strchr(line, '\n');
-        if (!end)
-            end = line + strlen(line);
+        if (!end) end = line + strlen(line);
         const char *eq = memchr(line, '=', (size_t)(end - line));
         if (eq) {
             size_t klen = (size_t)(eq - line);
             const char *v = eq + 1;
             size_t vlen = (size_t)(end - v);
-            if (vlen && v[vlen - 1] == '\r')
-                vlen--;
+            if (vlen && v[vlen - 1] == '\r') vlen--;
 #define KEY(k) (klen == sizeof(k) - 1 && memcmp(line, k, klen) == 0)
             if (KEY("Id"))
                 copy_value(out->name, sizeof(out->name), v, vlen);
@@ -206,17 +197,23 @@ static const char *const op_verbs[] = {"list-units", "show", "start", "stop", "r
 typedef struct service_state_s {
     gd_request_t *req;
     service_op_t op;
-    int showing; /* a start/stop/restart done, now reading the new state */
+    int showing;  /* a start/stop/restart done, now reading the new state */
+    int stopping; /* the agent is stopping: no further systemctl call */
     char unit[GD_UNIT_NAME_MAX];
     char path_env[4096];
     gd_child_t child;
 } service_state_t;
 
 static void service_done(gd_child_t *c);
+static void cmd_list(gd_request_t *req, const cJSON *args);
+static void cmd_status(gd_request_t *req, const cJSON *args);
+static void cmd_start(gd_request_t *req, const cJSON *args);
+static void cmd_stop(gd_request_t *req, const cJSON *args);
+static void cmd_restart(gd_request_t *req, const cJSON *args);
 
 static void run_systemctl(service_state_t *st, uv_loop_t *loop)
 {
-    char *env[] = {st->path_env, "LC_ALL=C", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0",
+    char *env[] = {st->path_env,          "LC_ALL=C", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0",
                    "SYSTEMD_LOG_COLOR=0", NULL};
     char *argv[12];
     int n = 0;
@@ -256,11 +253,9 @@ static void state_free(service_state_t *st)
 /* The first line of what systemctl said on stderr, for a message. */
 static const char *first_line(gd_buf_t *b)
 {
-    if (!b->data || !b->len)
-        return "no message";
+    if (!b->data || !b->len) return "no message";
     char *nl = strchr(b->data, '\n');
-    if (nl)
-        *nl = '\0';
+    if (nl) *nl = '\0';
     return b->data;
 }
 
@@ -298,8 +293,7 @@ static cJSON *status_result(const gd_unit_status_t *s, int full)
     cJSON_AddItemToObject(r, "name", string_sanitized(s->name, strlen(s->name)));
     cJSON_AddItemToObject(r, "active", string_sanitized(s->active, strlen(s->active)));
     cJSON_AddItemToObject(r, "sub", string_sanitized(s->sub, strlen(s->sub)));
-    if (!full)
-        return r;
+    if (!full) return r;
     if (s->enabled[0])
         cJSON_AddItemToObject(r, "enabled", string_sanitized(s->enabled, strlen(s->enabled)));
     else
@@ -339,10 +333,12 @@ static void service_done(gd_child_t *c)
         } else if (strcmp(s.load, "not-found") == 0) {
             gd_reply_error(st->req, "not_found", "no unit %s", st->unit);
         } else {
-            if (!s.name[0])
-                snprintf(s.name, sizeof(s.name), "%s", st->unit);
+            if (!s.name[0]) snprintf(s.name, sizeof(s.name), "%s", st->unit);
             gd_reply_ok(st->req, status_result(&s, st->op == OP_STATUS));
         }
+    } else if (st->stopping) {
+        gd_reply_error(st->req, "failed", "the agent stopped after systemctl %s %s",
+                       op_verbs[st->op], st->unit);
     } else {
         /* The change is done: read the state it left. */
         uv_loop_t *loop = st->req->agent->loop;
@@ -358,8 +354,7 @@ static void service_done(gd_child_t *c)
 static void start_op(gd_request_t *req, const cJSON *args, service_op_t op)
 {
     if (access(systemd_dir, F_OK) != 0) {
-        gd_reply_error(req, "unsupported", "this guest does not run systemd (no %s)",
-                       systemd_dir);
+        gd_reply_error(req, "unsupported", "this guest does not run systemd (no %s)", systemd_dir);
         return;
     }
     service_state_t *st = calloc(1, sizeof(*st));
@@ -368,11 +363,12 @@ static void start_op(gd_request_t *req, const cJSON *args, service_op_t op)
         return;
     }
     st->req = req;
+    req->data = st; /* found again by gd_service_shutdown */
     st->op = op;
     if (op != OP_LIST) {
         char err[256];
-        if (gd_unit_name_normalize(gd_arg_string(args, "name", ""), st->unit, sizeof(st->unit),
-                                   err, sizeof(err)) != 0) {
+        if (gd_unit_name_normalize(gd_arg_string(args, "name", ""), st->unit, sizeof(st->unit), err,
+                                   sizeof(err)) != 0) {
             free(st);
             gd_reply_error(req, "invalid_args", "%s", err);
             return;
@@ -382,6 +378,20 @@ static void start_op(gd_request_t *req, const cJSON *args, service_op_t op)
     snprintf(st->path_env, sizeof(st->path_env), "PATH=%s",
              path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     run_systemctl(st, req->agent->loop);
+}
+
+void gd_service_shutdown(struct gd_agent_s *agent)
+{
+    if (!agent->dispatch) return;
+    for (gd_request_t *req = agent->dispatch->inflight; req; req = req->next) {
+        if (req->cmd->handler != cmd_list && req->cmd->handler != cmd_status &&
+            req->cmd->handler != cmd_start && req->cmd->handler != cmd_stop &&
+            req->cmd->handler != cmd_restart)
+            continue;
+        service_state_t *st = req->data;
+        st->stopping = 1;
+        if (!st->child.exited && st->child.proc.pid > 0) kill(-st->child.proc.pid, SIGKILL);
+    }
 }
 
 static void cmd_list(gd_request_t *req, const cJSON *args)
@@ -418,15 +428,15 @@ static const gd_arg_spec_t name_args[] = {
 #define CHANGE_RESULT "{name, active, sub}: the state after the change"
 
 const gd_command_t gd_commands_service[] = {
-    {"service.list", cmd_list, GD_CMD_CONCURRENT, "Every systemd service unit and its state.",
-     NULL, "{\"services\": [{name, load, active, sub, description}]}"},
+    {"service.list", cmd_list, GD_CMD_CONCURRENT, "Every systemd service unit and its state.", NULL,
+     "{\"services\": [{name, load, active, sub, description}]}"},
     {"service.status", cmd_status, GD_CMD_CONCURRENT, "One unit's state.", name_args,
      "{name, active, sub, enabled, main_pid, load, description}"},
     {"service.start", cmd_start, GD_CMD_CONCURRENT, "Starts a unit and waits for the job.",
      name_args, CHANGE_RESULT},
-    {"service.stop", cmd_stop, GD_CMD_CONCURRENT, "Stops a unit and waits for the job.",
+    {"service.stop", cmd_stop, GD_CMD_CONCURRENT, "Stops a unit and waits for the job.", name_args,
+     CHANGE_RESULT},
+    {"service.restart", cmd_restart, GD_CMD_CONCURRENT, "Restarts a unit and waits for the job.",
      name_args, CHANGE_RESULT},
-    {"service.restart", cmd_restart, GD_CMD_CONCURRENT,
-     "Restarts a unit and waits for the job.", name_args, CHANGE_RESULT},
     {NULL, NULL, 0, NULL, NULL, NULL},
 };

@@ -30,11 +30,11 @@ int gd_service_parse_list(const char *text, cJSON *services);
 
 typedef struct gd_unit_status_s {
     char name[GD_UNIT_NAME_MAX];
-    char load[32];     /* LoadState: loaded, not-found, masked... */
-    char active[32];   /* ActiveState */
-    char sub[32];      /* SubState */
-    char enabled[32];  /* UnitFileState: enabled, disabled, static... ("" unknown) */
-    long main_pid;     /* 0: none */
+    char load[32];    /* LoadState: loaded, not-found, masked... */
+    char active[32];  /* ActiveState */
+    char sub[32];     /* SubState */
+    char enabled[32]; /* UnitFileState: enabled, disabled, static... ("" unknown) */
+    long main_pid;    /* 0: none */
     char description[256];
 } gd_unit_status_t;
 
@@ -48,6 +48,13 @@ int gd_service_parse_show(const char *text, gd_unit_status_t *out);
  * NULL or 0 keeps a value. Not for production use. */
 void gd_service_set_paths(const char *systemd_dir, const char *systemctl, uint64_t timeout_ms);
 
+struct gd_agent_s;
+
 extern const gd_command_t gd_commands_service[];
+
+/* The agent is stopping: kills (SIGKILL, the whole group) every systemctl
+ * still running for a service.* request, so the loop can end. Their replies
+ * go out only if the dispatcher is still open. */
+void gd_service_shutdown(struct gd_agent_s *agent);
 
 #endif

@@ -9,14 +9,12 @@
 static void handle_closed(uv_handle_t *h)
 {
     gd_child_t *c = h->data;
-    if (--c->open_handles == 0)
-        c->done(c);
+    if (--c->open_handles == 0) c->done(c);
 }
 
 static void close_handle(gd_child_t *c, uv_handle_t *h)
 {
-    if (!uv_is_closing(h))
-        uv_close(h, handle_closed);
+    if (!uv_is_closing(h)) uv_close(h, handle_closed);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -38,8 +36,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     int is_out = s == (uv_stream_t *)&c->out;
     if (nread < 0) {
         close_handle(c, (uv_handle_t *)s); /* EOF or error: nothing more to read */
-        if (c->exited && pipes_closing(c))
-            close_handle(c, (uv_handle_t *)&c->timer);
+        if (c->exited && pipes_closing(c)) close_handle(c, (uv_handle_t *)&c->timer);
         return;
     }
     gd_buf_t *b = is_out ? &c->out_buf : &c->err_buf;
@@ -85,8 +82,7 @@ static void exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
 static void timeout_cb(uv_timer_t *t)
 {
     gd_child_t *c = t->data;
-    if (c->exited)
-        return;
+    if (c->exited) return;
     c->timed_out = 1;
     /* The whole group: systemctl may have helpers (a polkit agent). */
     kill(-c->proc.pid, SIGKILL);
@@ -138,8 +134,7 @@ void gd_child_run(gd_child_t *c, uv_loop_t *loop, char *const argv[], char *cons
     }
     uv_read_start((uv_stream_t *)&c->out, alloc_cb, read_cb);
     uv_read_start((uv_stream_t *)&c->err, alloc_cb, read_cb);
-    if (timeout_ms)
-        uv_timer_start(&c->timer, timeout_cb, timeout_ms, 0);
+    if (timeout_ms) uv_timer_start(&c->timer, timeout_cb, timeout_ms, 0);
 }
 
 int gd_child_split_argv(char *buf, char **argv, int max_args)

@@ -47,4 +47,6 @@ void gd_command_foreach(void (*fn)(const gd_command_t *cmd, void *ctx), void *ct
 void gd_commands_shutdown(struct gd_agent_s *agent)
 {
     gd_exec_shutdown(agent);
+    gd_service_shutdown(agent);
+    gd_power_shutdown(agent);
 }

@@ -387,6 +387,31 @@ START_TEST(test_processes_ended_and_new)
 }
 END_TEST
 
+START_TEST(test_processes_listing_only_when_a_pid_was_allocated)
+{
+    gd_metrics_t *m = make("processes", 5);
+    /* loadavg's last pid unchanged: /proc is not listed again, the known
+     * processes are re-read through their open files. */
+    sh("mkdir %s/12000", proc_dir);
+    write_file("proc/12000/stat",
+               "12000 (late) S 1 12000 12000 0 -1 4194560 100 0 0 0 30 10 0 0 20 0 1 0 "
+               "144000 1000 50 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n");
+    write_file("proc/1170/stat", ""); /* unreadable now: dropped */
+    fake_now += 1000000000ull;
+    cJSON *j = sample(m, GD_METRICS_ALL);
+    ASSERT_NUM(j, "processes.total", 2);
+    cJSON_Delete(j);
+    /* A pid was allocated: the listing finds the new process. */
+    write_file("proc/loadavg", "2.02 0.67 0.27 5/121 12000\n");
+    fake_now += 1000000000ull;
+    j = sample(m, GD_METRICS_ALL);
+    ASSERT_NUM(j, "processes.total", 3);
+    ASSERT_NUM(j, "processes.top.0.pid", 12000);
+    cJSON_Delete(j);
+    gd_metrics_free(m);
+}
+END_TEST
+
 START_TEST(test_filesystems_real_mounts_only)
 {
     gd_metrics_t *m = make("filesystems", 5);
@@ -650,6 +675,7 @@ static Suite *collectors_suite(void)
     tcase_add_test(tc, test_processes_top_by_cpu);
     tcase_add_test(tc, test_processes_top_n_and_runtime_change);
     tcase_add_test(tc, test_processes_ended_and_new);
+    tcase_add_test(tc, test_processes_listing_only_when_a_pid_was_allocated);
     tcase_add_test(tc, test_filesystems_real_mounts_only);
     tcase_add_test(tc, test_filesystems_hung_mount_does_not_stall);
     tcase_add_test(tc, test_filesystems_free_with_request_out);

@@ -34,8 +34,7 @@ static void capture(void *ctx, uint64_t conn_gen, const char *line, size_t len)
     ck_assert_int_gt(len, 0);
     ck_assert_int_eq(line[len - 1], '\n');
     replies[n_replies++] = strndup(line, len - 1);
-    if (on_reply)
-        on_reply(replies[n_replies - 1]);
+    if (on_reply) on_reply(replies[n_replies - 1]);
 }
 
 static void harness_setup(void)
@@ -117,8 +116,7 @@ static void expect_error(const char *code, const char *want, const char *request
 {
     cJSON *reply = call("%s", request);
     const char *msg = error_of(reply, code);
-    if (want)
-        ck_assert_msg(strstr(msg, want), "message '%s' lacks '%s'", msg, want);
+    if (want) ck_assert_msg(strstr(msg, want), "message '%s' lacks '%s'", msg, want);
     cJSON_Delete(reply);
 }
 
@@ -229,7 +227,8 @@ START_TEST(test_set_runtime_keys)
     ck_assert(num_field(result_of(reply), "value") == 2500);
     cJSON_Delete(reply);
     ck_assert_int_eq(agent.cfg.health.interval_ms, 2500);
-    reply = call("{\"cmd\":\"config.set\",\"args\":{\"key\":\"agent.log_level\",\"value\":\"warn\"}}");
+    reply =
+        call("{\"cmd\":\"config.set\",\"args\":{\"key\":\"agent.log_level\",\"value\":\"warn\"}}");
     ck_assert_str_eq(str_field(result_of(reply), "value"), "warn");
     cJSON_Delete(reply);
     ck_assert_int_eq(gd_log_get_level(), GD_LOG_WARN);
@@ -244,8 +243,9 @@ END_TEST
 START_TEST(test_set_refused)
 {
     /* Read at startup only. */
-    expect_error("invalid_args", "channel.spec is read at startup only",
-                 "{\"cmd\":\"config.set\",\"args\":{\"key\":\"channel.spec\",\"value\":\"stdio\"}}");
+    expect_error(
+        "invalid_args", "channel.spec is read at startup only",
+        "{\"cmd\":\"config.set\",\"args\":{\"key\":\"channel.spec\",\"value\":\"stdio\"}}");
     expect_error("invalid_args", "startup only",
                  "{\"cmd\":\"config.set\",\"args\":{\"key\":\"commands.reboot_argv\","
                  "\"value\":\"sh -c evil\"}}");
@@ -257,16 +257,21 @@ START_TEST(test_set_refused)
     /* Out of range, wrong type, not a whole number, cross-key rule. */
     expect_error("invalid_args", "out of range",
                  "{\"cmd\":\"config.set\",\"args\":{\"key\":\"metrics.interval_ms\",\"value\":5}}");
-    expect_error("invalid_args", "not an integer",
-                 "{\"cmd\":\"config.set\",\"args\":{\"key\":\"metrics.interval_ms\",\"value\":\"soon\"}}");
-    expect_error("invalid_args", "must be a string, a boolean or an integer",
-                 "{\"cmd\":\"config.set\",\"args\":{\"key\":\"metrics.interval_ms\",\"value\":1.5}}");
-    expect_error("invalid_args", "must be a string, a boolean or an integer",
-                 "{\"cmd\":\"config.set\",\"args\":{\"key\":\"metrics.interval_ms\",\"value\":[1]}}");
-    expect_error("invalid_args", "must be a string, a boolean or an integer",
-                 "{\"cmd\":\"config.set\",\"args\":{\"key\":\"metrics.interval_ms\",\"value\":null}}");
-    expect_error("invalid_args", "not one of",
-                 "{\"cmd\":\"config.set\",\"args\":{\"key\":\"agent.log_level\",\"value\":\"loud\"}}");
+    expect_error(
+        "invalid_args", "not an integer",
+        "{\"cmd\":\"config.set\",\"args\":{\"key\":\"metrics.interval_ms\",\"value\":\"soon\"}}");
+    expect_error(
+        "invalid_args", "must be a string, a boolean or an integer",
+        "{\"cmd\":\"config.set\",\"args\":{\"key\":\"metrics.interval_ms\",\"value\":1.5}}");
+    expect_error(
+        "invalid_args", "must be a string, a boolean or an integer",
+        "{\"cmd\":\"config.set\",\"args\":{\"key\":\"metrics.interval_ms\",\"value\":[1]}}");
+    expect_error(
+        "invalid_args", "must be a string, a boolean or an integer",
+        "{\"cmd\":\"config.set\",\"args\":{\"key\":\"metrics.interval_ms\",\"value\":null}}");
+    expect_error(
+        "invalid_args", "not one of",
+        "{\"cmd\":\"config.set\",\"args\":{\"key\":\"agent.log_level\",\"value\":\"loud\"}}");
     expect_error("invalid_args", "poll_max_ms",
                  "{\"cmd\":\"config.set\",\"args\":{\"key\":\"channel.poll_ms\",\"value\":60000}}");
     expect_error("invalid_args", "no configuration key",
@@ -316,9 +321,11 @@ START_TEST(test_policy_allow_list)
     cJSON *reply = call("{\"cmd\":\"config.get\",\"args\":{\"key\":\"agent.log_level\"}}");
     result_of(reply);
     cJSON_Delete(reply);
-    expect_error("forbidden", "config.set",
-                 "{\"cmd\":\"config.set\",\"args\":{\"key\":\"agent.log_level\",\"value\":\"debug\"}}");
-    expect_error("forbidden", NULL, "{\"cmd\":\"file.read\",\"args\":{\"path\":\"/etc/hostname\"}}");
+    expect_error(
+        "forbidden", "config.set",
+        "{\"cmd\":\"config.set\",\"args\":{\"key\":\"agent.log_level\",\"value\":\"debug\"}}");
+    expect_error("forbidden", NULL,
+                 "{\"cmd\":\"file.read\",\"args\":{\"path\":\"/etc/hostname\"}}");
 }
 END_TEST
 

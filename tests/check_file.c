@@ -37,8 +37,7 @@ static void capture(void *ctx, uint64_t conn_gen, const char *line, size_t len)
     ck_assert_int_gt(len, 0);
     ck_assert_int_eq(line[len - 1], '\n');
     replies[n_replies++] = strndup(line, len - 1);
-    if (on_reply)
-        on_reply(replies[n_replies - 1]);
+    if (on_reply) on_reply(replies[n_replies - 1]);
 }
 
 static void harness_setup(void)
@@ -120,8 +119,7 @@ static void expect_error(const char *code, const char *want, const char *request
 {
     cJSON *reply = call("%s", request);
     const char *msg = error_of(reply, code);
-    if (want)
-        ck_assert_msg(strstr(msg, want), "message '%s' lacks '%s'", msg, want);
+    if (want) ck_assert_msg(strstr(msg, want), "message '%s' lacks '%s'", msg, want);
     cJSON_Delete(reply);
 }
 
@@ -225,9 +223,8 @@ START_TEST(test_read_offset_max_bytes_eof)
         const char *data;
         int eof;
     } cases[] = {
-        {0, 100, "0123456789", 1}, {2, 3, "234", 0}, {7, 3, "789", 1},
-        {0, 10, "0123456789", 1},  {0, 9, "012345678", 0}, {10, 5, "", 1},
-        {20, 5, "", 1},            {0, 0, "", 0},
+        {0, 100, "0123456789", 1}, {2, 3, "234", 0}, {7, 3, "789", 1}, {0, 10, "0123456789", 1},
+        {0, 9, "012345678", 0},    {10, 5, "", 1},   {20, 5, "", 1},   {0, 0, "", 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         cJSON *reply = call("{\"id\":1,\"cmd\":\"file.read\",\"args\":{\"path\":\"%s/digits\","
@@ -306,7 +303,8 @@ START_TEST(test_read_errors)
     ck_assert_int_eq(mkfifo(fifo, 0600), 0);
     snprintf(req, sizeof(req), "{\"cmd\":\"file.read\",\"args\":{\"path\":\"%s\"}}", fifo);
     expect_error("failed", "not a regular file (a fifo)", req);
-    expect_error("invalid_args", "absolute", "{\"cmd\":\"file.read\",\"args\":{\"path\":\"etc/x\"}}");
+    expect_error("invalid_args", "absolute",
+                 "{\"cmd\":\"file.read\",\"args\":{\"path\":\"etc/x\"}}");
     expect_error("invalid_args", "missing argument 'path'", "{\"cmd\":\"file.read\",\"args\":{}}");
     expect_error("invalid_args", "offset",
                  "{\"cmd\":\"file.read\",\"args\":{\"path\":\"/x\",\"offset\":-1}}");
@@ -327,8 +325,8 @@ START_TEST(test_write_replace_and_read_back)
 {
     const char bin[] = {'h', 'i', '\0', '\xfe', '\n'};
     char *data = b64(bin, sizeof(bin));
-    cJSON *reply = call("{\"cmd\":\"file.write\",\"args\":{\"path\":\"%s/new\",\"data_b64\":\"%s\"}}",
-                        dir, data);
+    cJSON *reply = call(
+        "{\"cmd\":\"file.write\",\"args\":{\"path\":\"%s/new\",\"data_b64\":\"%s\"}}", dir, data);
     ck_assert_int_eq((int)num_field(result_of(reply), "written"), 5);
     cJSON_Delete(reply);
     size_t len;
@@ -402,9 +400,10 @@ END_TEST
 START_TEST(test_write_append)
 {
     put_file("log", "ab", 2);
-    cJSON *reply = call("{\"cmd\":\"file.write\",\"args\":{\"path\":\"%s/log\",\"data_b64\":\"Y2Q=\","
-                        "\"append\":true}}",
-                        dir);
+    cJSON *reply =
+        call("{\"cmd\":\"file.write\",\"args\":{\"path\":\"%s/log\",\"data_b64\":\"Y2Q=\","
+             "\"append\":true}}",
+             dir);
     ck_assert_int_eq((int)num_field(result_of(reply), "written"), 2);
     cJSON_Delete(reply);
     size_t len;
@@ -439,8 +438,8 @@ START_TEST(test_write_follows_symlink)
     snprintf(link, sizeof(link), "%s/link", dir);
     snprintf(target, sizeof(target), "%s/real", dir);
     ck_assert_int_eq(symlink("real", link), 0);
-    cJSON *reply = call("{\"cmd\":\"file.write\",\"args\":{\"path\":\"%s\",\"data_b64\":\"bmV3\"}}",
-                        link);
+    cJSON *reply =
+        call("{\"cmd\":\"file.write\",\"args\":{\"path\":\"%s\",\"data_b64\":\"bmV3\"}}", link);
     result_of(reply);
     cJSON_Delete(reply);
     struct stat st;
@@ -456,9 +455,10 @@ END_TEST
 START_TEST(test_write_errors)
 {
     char req[512];
-    snprintf(req, sizeof(req),
-             "{\"cmd\":\"file.write\",\"args\":{\"path\":\"%s/no/such/dir/f\",\"data_b64\":\"eA==\"}}",
-             dir);
+    snprintf(
+        req, sizeof(req),
+        "{\"cmd\":\"file.write\",\"args\":{\"path\":\"%s/no/such/dir/f\",\"data_b64\":\"eA==\"}}",
+        dir);
     expect_error("not_found", "No such file or directory", req);
     snprintf(req, sizeof(req),
              "{\"cmd\":\"file.write\",\"args\":{\"path\":\"%s\",\"data_b64\":\"eA==\"}}", dir);
@@ -467,8 +467,7 @@ START_TEST(test_write_errors)
              "{\"cmd\":\"file.write\",\"args\":{\"path\":\"%s/f\",\"data_b64\":\"e===\"}}", dir);
     expect_error("invalid_args", "base64", req);
     snprintf(req, sizeof(req),
-             "{\"cmd\":\"file.write\",\"args\":{\"path\":\"%s/f\",\"data_b64\":\"eA\\n==\"}}",
-             dir);
+             "{\"cmd\":\"file.write\",\"args\":{\"path\":\"%s/f\",\"data_b64\":\"eA\\n==\"}}", dir);
     expect_error("invalid_args", "base64", req);
     expect_error("invalid_args", "absolute",
                  "{\"cmd\":\"file.write\",\"args\":{\"path\":\"f\",\"data_b64\":\"eA==\"}}");
@@ -567,8 +566,9 @@ START_TEST(test_write_is_atomic)
     uv_thread_t tid;
     ck_assert_int_eq(uv_thread_create(&tid, reader_main, &r), 0);
     for (int i = 0; i < 200; i++) {
-        cJSON *reply = call("{\"cmd\":\"file.write\",\"args\":{\"path\":\"%s\",\"data_b64\":\"%s\"}}",
-                            r.path, i % 2 ? a64 : b64b);
+        cJSON *reply =
+            call("{\"cmd\":\"file.write\",\"args\":{\"path\":\"%s\",\"data_b64\":\"%s\"}}", r.path,
+                 i % 2 ? a64 : b64b);
         result_of(reply);
         cJSON_Delete(reply);
     }

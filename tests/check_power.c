@@ -33,8 +33,7 @@ static void capture(void *ctx, uint64_t conn_gen, const char *line, size_t len)
     ck_assert_int_gt(len, 0);
     ck_assert_int_eq(line[len - 1], '\n');
     replies[n_replies++] = strndup(line, len - 1);
-    if (on_reply)
-        on_reply(replies[n_replies - 1]);
+    if (on_reply) on_reply(replies[n_replies - 1]);
 }
 
 static void harness_setup(void)
@@ -116,8 +115,7 @@ static void expect_error(const char *code, const char *want, const char *request
 {
     cJSON *reply = call("%s", request);
     const char *msg = error_of(reply, code);
-    if (want)
-        ck_assert_msg(strstr(msg, want), "message '%s' lacks '%s'", msg, want);
+    if (want) ck_assert_msg(strstr(msg, want), "message '%s' lacks '%s'", msg, want);
     cJSON_Delete(reply);
 }
 
@@ -222,6 +220,28 @@ START_TEST(test_failing_command_still_answered)
 }
 END_TEST
 
+START_TEST(test_agent_stop_cancels_delayed)
+{
+    set_argv(agent.cfg.commands.reboot_argv, "touch %s", marker);
+    cJSON *reply = call("{\"cmd\":\"power.reboot\",\"args\":{\"delay_s\":60}}");
+    result_of(reply);
+    cJSON_Delete(reply);
+    gd_power_shutdown(&agent);
+    uint64_t t0 = uv_hrtime();
+    uv_run(&loop, UV_RUN_DEFAULT); /* ends at once: nothing is left waiting */
+    ck_assert_uint_lt((uv_hrtime() - t0) / 1000000, 1000);
+    ck_assert_int_eq(access(marker, F_OK), -1);
+
+    /* Answered while the agent was already stopping: never started. */
+    agent.stopping = 1;
+    reply = call("{\"cmd\":\"power.reboot\"}");
+    result_of(reply);
+    cJSON_Delete(reply);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(access(marker, F_OK), -1);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
     set_argv(agent.cfg.commands.reboot_argv, "%s/no-such-program now", dir);
@@ -230,8 +250,7 @@ START_TEST(test_errors)
     expect_error("failed", "No such file or directory", "{\"cmd\":\"power.shutdown\"}");
     set_argv(agent.cfg.commands.poweroff_argv, "   %s", "");
     expect_error("failed", "commands.poweroff_argv is empty", "{\"cmd\":\"power.shutdown\"}");
-    expect_error("invalid_args", "delay_s",
-                 "{\"cmd\":\"power.reboot\",\"args\":{\"delay_s\":-1}}");
+    expect_error("invalid_args", "delay_s", "{\"cmd\":\"power.reboot\",\"args\":{\"delay_s\":-1}}");
     expect_error("invalid_args", "delay_s",
                  "{\"cmd\":\"power.reboot\",\"args\":{\"delay_s\":86401}}");
     expect_error("invalid_args", "delay_s",
@@ -261,6 +280,7 @@ static Suite *power_suite(void)
     tcase_add_test(tc, test_reboot_answers_then_runs);
     tcase_add_test(tc, test_shutdown_after_delay);
     tcase_add_test(tc, test_failing_command_still_answered);
+    tcase_add_test(tc, test_agent_stop_cancels_delayed);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_forbidden_by_policy);
     suite_add_tcase(s, tc);

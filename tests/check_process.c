@@ -42,8 +42,7 @@ static void capture(void *ctx, uint64_t conn_gen, const char *line, size_t len)
     ck_assert_int_gt(len, 0);
     ck_assert_int_eq(line[len - 1], '\n');
     replies[n_replies++] = strndup(line, len - 1);
-    if (on_reply)
-        on_reply(replies[n_replies - 1]);
+    if (on_reply) on_reply(replies[n_replies - 1]);
 }
 
 static void harness_setup(void)
@@ -125,8 +124,7 @@ static void expect_error(const char *code, const char *want, const char *request
 {
     cJSON *reply = call("%s", request);
     const char *msg = error_of(reply, code);
-    if (want)
-        ck_assert_msg(strstr(msg, want), "message '%s' lacks '%s'", msg, want);
+    if (want) ck_assert_msg(strstr(msg, want), "message '%s' lacks '%s'", msg, want);
     cJSON_Delete(reply);
 }
 
@@ -176,8 +174,7 @@ static const cJSON *find_pid(const cJSON *list, int pid)
     const cJSON *p;
     cJSON_ArrayForEach(p, list)
     {
-        if ((int)num_field(p, "pid") == pid)
-            return p;
+        if ((int)num_field(p, "pid") == pid) return p;
     }
     return NULL;
 }
@@ -279,8 +276,8 @@ START_TEST(test_list_sorted_by_cpu_and_rss)
     ck_assert_str_eq(str_field(child, "name"), "sh");
     ck_assert_str_eq(str_field(child, "cmdline"), "sh -c while :; do :; done");
     double now_ms = (double)time(NULL) * 1000;
-    ck_assert_msg(fabs(num_field(child, "started_at") - now_ms) < 5000,
-                  "started_at %f, now %f", num_field(child, "started_at"), now_ms);
+    ck_assert_msg(fabs(num_field(child, "started_at") - now_ms) < 5000, "started_at %f, now %f",
+                  num_field(child, "started_at"), now_ms);
     cJSON_Delete(reply);
 
     reply = call("{\"cmd\":\"process.list\",\"args\":{\"sort_by\":\"rss\",\"limit\":5}}");
@@ -301,10 +298,12 @@ END_TEST
 
 START_TEST(test_list_bad_args)
 {
-    expect_error("invalid_args", "sort_by", "{\"cmd\":\"process.list\",\"args\":{\"sort_by\":\"mem\"}}");
+    expect_error("invalid_args", "sort_by",
+                 "{\"cmd\":\"process.list\",\"args\":{\"sort_by\":\"mem\"}}");
     expect_error("invalid_args", "limit", "{\"cmd\":\"process.list\",\"args\":{\"limit\":0}}");
     expect_error("invalid_args", "limit", "{\"cmd\":\"process.list\",\"args\":{\"limit\":\"5\"}}");
-    expect_error("invalid_args", "unknown argument", "{\"cmd\":\"process.list\",\"args\":{\"user\":\"x\"}}");
+    expect_error("invalid_args", "unknown argument",
+                 "{\"cmd\":\"process.list\",\"args\":{\"user\":\"x\"}}");
 }
 END_TEST
 
@@ -313,8 +312,8 @@ END_TEST
 static void kill_and_expect(const char *signal_json, int want)
 {
     pid_t child = spawn_sh("sleep 100");
-    cJSON *reply = call("{\"cmd\":\"process.kill\",\"args\":{\"pid\":%d,\"signal\":%s}}", (int)child,
-                        signal_json);
+    cJSON *reply = call("{\"cmd\":\"process.kill\",\"args\":{\"pid\":%d,\"signal\":%s}}",
+                        (int)child, signal_json);
     ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(result_of(reply), "killed")));
     cJSON_Delete(reply);
     int status;
@@ -354,8 +353,8 @@ END_TEST
 
 START_TEST(test_kill_bad_args)
 {
-    static const char *const bad[] = {"\"FOO\"", "\"SIGFOO\"", "0", "65", "-9", "\"\"",
-                                      "\"RTMIN+99\"", "\"9x\""};
+    static const char *const bad[] = {"\"FOO\"", "\"SIGFOO\"",   "0",     "65", "-9",
+                                      "\"\"",    "\"RTMIN+99\"", "\"9x\""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char req[128];
         snprintf(req, sizeof(req), "{\"cmd\":\"process.kill\",\"args\":{\"pid\":1,\"signal\":%s}}",
@@ -367,7 +366,10 @@ START_TEST(test_kill_bad_args)
     expect_error("invalid_args", "pid", "{\"cmd\":\"process.kill\",\"args\":{\"pid\":0}}");
     expect_error("invalid_args", "pid", "{\"cmd\":\"process.kill\",\"args\":{\"pid\":-1}}");
     expect_error("invalid_args", "pid", "{\"cmd\":\"process.kill\",\"args\":{\"pid\":\"1\"}}");
-    expect_error("invalid_args", "missing argument 'pid'", "{\"cmd\":\"process.kill\",\"args\":{}}");
+    expect_error("invalid_args", "missing argument 'pid'",
+                 "{\"cmd\":\"process.kill\",\"args\":{}}");
+    /* Without an args object at all: still refused, never kill(0, ...). */
+    expect_error("invalid_args", "pid", "{\"cmd\":\"process.kill\"}");
     char req[128];
     snprintf(req, sizeof(req), "{\"cmd\":\"process.kill\",\"args\":{\"pid\":%d}}", (int)getpid());
     expect_error("invalid_args", "the agent itself", req);
@@ -376,8 +378,7 @@ END_TEST
 
 START_TEST(test_kill_not_permitted)
 {
-    if (geteuid() == 0)
-        return; /* root may signal anything: nothing to refuse */
+    if (geteuid() == 0) return; /* root may signal anything: nothing to refuse */
     expect_error("failed", "Operation not permitted",
                  "{\"cmd\":\"process.kill\",\"args\":{\"pid\":1,\"signal\":\"CONT\"}}");
 }
@@ -389,9 +390,15 @@ START_TEST(test_signal_names)
         const char *json;
         int signo;
     } cases[] = {
-        {"\"HUP\"", SIGHUP},       {"\"sigint\"", SIGINT},      {"\"Kill\"", SIGKILL},
-        {"\"STOP\"", SIGSTOP},     {"\"CONT\"", SIGCONT},       {"\"RTMIN\"", SIGRTMIN},
-        {"\"RTMIN+2\"", SIGRTMIN + 2}, {"\"SIGRTMAX-1\"", SIGRTMAX - 1}, {"1", 1},
+        {"\"HUP\"", SIGHUP},
+        {"\"sigint\"", SIGINT},
+        {"\"Kill\"", SIGKILL},
+        {"\"STOP\"", SIGSTOP},
+        {"\"CONT\"", SIGCONT},
+        {"\"RTMIN\"", SIGRTMIN},
+        {"\"RTMIN+2\"", SIGRTMIN + 2},
+        {"\"SIGRTMAX-1\"", SIGRTMAX - 1},
+        {"1", 1},
         {"\"64\"", 64},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -34,8 +34,7 @@ static void capture(void *ctx, uint64_t conn_gen, const char *line, size_t len)
     ck_assert_int_gt(len, 0);
     ck_assert_int_eq(line[len - 1], '\n');
     replies[n_replies++] = strndup(line, len - 1);
-    if (on_reply)
-        on_reply(replies[n_replies - 1]);
+    if (on_reply) on_reply(replies[n_replies - 1]);
 }
 
 static void harness_setup(void)
@@ -117,8 +116,7 @@ static void expect_error(const char *code, const char *want, const char *request
 {
     cJSON *reply = call("%s", request);
     const char *msg = error_of(reply, code);
-    if (want)
-        ck_assert_msg(strstr(msg, want), "message '%s' lacks '%s'", msg, want);
+    if (want) ck_assert_msg(strstr(msg, want), "message '%s' lacks '%s'", msg, want);
     cJSON_Delete(reply);
 }
 
@@ -175,8 +173,7 @@ static void teardown(void)
 static char *read_text(const char *path)
 {
     FILE *f = fopen(path, "r");
-    if (!f)
-        return strdup("");
+    if (!f) return strdup("");
     char *buf = calloc(1, 65536);
     size_t n = fread(buf, 1, 65535, f);
     buf[n] = '\0';
@@ -191,8 +188,7 @@ static char *last_call(void)
     snprintf(path, sizeof(path), "%s/calls.log", dir);
     char *log = read_text(path);
     size_t n = strlen(log);
-    if (n && log[n - 1] == '\n')
-        log[--n] = '\0';
+    if (n && log[n - 1] == '\n') log[--n] = '\0';
     char *last = strrchr(log, '\n');
     char *out = strdup(last ? last + 1 : log);
     free(log);
@@ -245,13 +241,12 @@ START_TEST(test_unit_names)
     ck_assert_int_eq(gd_unit_name_normalize(longest, out, sizeof(out), err, sizeof(err)), -EINVAL);
 
     static const char *const bad[] = {
-        "",          "@.service", "@x.service", "foo@.service", "a b",      "../etc/passwd",
+        "",          "@.service", "@x.service", "foo@.service", "a b",       "../etc/passwd",
         "a/b",       "x;reboot",  "$(reboot)",  "`id`",         "é.service", "a\tb",
         "*.service", "nginx?",    "a|b",        "a'b",          "@",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        ck_assert_msg(gd_unit_name_normalize(bad[i], out, sizeof(out), err, sizeof(err)) ==
-                          -EINVAL,
+        ck_assert_msg(gd_unit_name_normalize(bad[i], out, sizeof(out), err, sizeof(err)) == -EINVAL,
                       "'%s' was accepted", bad[i]);
     ck_assert_int_eq(gd_unit_name_normalize("foo@.service", out, sizeof(out), err, sizeof(err)),
                      -EINVAL);
@@ -427,8 +422,10 @@ END_TEST
 
 START_TEST(test_change_errors)
 {
-    expect_error("not_found", "not found", "{\"cmd\":\"service.start\",\"args\":{\"name\":\"nosuch\"}}");
-    expect_error("not_found", "not loaded", "{\"cmd\":\"service.stop\",\"args\":{\"name\":\"nosuch\"}}");
+    expect_error("not_found", "not found",
+                 "{\"cmd\":\"service.start\",\"args\":{\"name\":\"nosuch\"}}");
+    expect_error("not_found", "not loaded",
+                 "{\"cmd\":\"service.stop\",\"args\":{\"name\":\"nosuch\"}}");
     expect_error("failed", "Job for failing.service failed",
                  "{\"cmd\":\"service.restart\",\"args\":{\"name\":\"failing\"}}");
     ck_assert_int_eq(calls(), 3); /* no show after a failed change */
@@ -446,12 +443,31 @@ START_TEST(test_timeout)
 }
 END_TEST
 
+static void stop_agent(uv_timer_t *t)
+{
+    gd_service_shutdown(&agent);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+START_TEST(test_agent_stop_kills_systemctl)
+{
+    uv_timer_t stopper;
+    uv_timer_init(&loop, &stopper);
+    uv_timer_start(&stopper, stop_agent, 100, 0);
+    uint64_t t0 = uv_hrtime();
+    expect_error("failed", "killed by signal 9",
+                 "{\"cmd\":\"service.start\",\"args\":{\"name\":\"slow\"}}");
+    ck_assert_uint_lt((uv_hrtime() - t0) / 1000000, 2000);
+}
+END_TEST
+
 START_TEST(test_invalid_names_never_run)
 {
     static const char *const bad[] = {"foo@.service", "a b", "../x", "$(reboot)", ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char req[128];
-        snprintf(req, sizeof(req), "{\"cmd\":\"service.start\",\"args\":{\"name\":\"%s\"}}", bad[i]);
+        snprintf(req, sizeof(req), "{\"cmd\":\"service.start\",\"args\":{\"name\":\"%s\"}}",
+                 bad[i]);
         expect_error("invalid_args", NULL, req);
     }
     expect_error("invalid_args", "missing argument 'name'",
@@ -488,6 +504,7 @@ static Suite *service_suite(void)
     tcase_add_test(tc, test_start_stop_restart);
     tcase_add_test(tc, test_change_errors);
     tcase_add_test(tc, test_timeout);
+    tcase_add_test(tc, test_agent_stop_kills_systemctl);
     tcase_add_test(tc, test_invalid_names_never_run);
     tcase_add_test(tc, test_no_systemctl);
     suite_add_tcase(s, tc);

@@ -87,8 +87,11 @@ mkdir -p "$work/root"
 dpkg-deb -x "$deb" "$work/root"
 vmlinuz=$(ls -1 "$work/root/boot"/vmlinuz-* 2>/dev/null | head -n 1)
 [ -n "$vmlinuz" ] || { log "package $pkg has no boot/vmlinuz-*"; exit 1; }
-rm -rf "$dest"
-mv "$work/root" "$dest"
-printf '%s\n' "$pkg=$ver" > "$dest/.complete"
+printf '%s\n' "$pkg=$ver" > "$work/root/.complete"
+# Another run may have finished first; its copy is as good as ours.
+if ! mv -T "$work/root" "$dest" 2>/dev/null && [ ! -f "$dest/.complete" ]; then
+    rm -rf "$dest"
+    mv -T "$work/root" "$dest"
+fi
 log "unpacked into $dest"
 echo "$dest"

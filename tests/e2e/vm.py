@@ -689,7 +689,8 @@ class VM:
         self.t_start = time.monotonic()
         self.qemu_err = open(self.qemu_log, "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.qemu_err, cwd=self.dir)
+                                     stderr=self.qemu_err, cwd=self.dir,
+                                     preexec_fn=_die_with_parent)
         self.reader = threading.Thread(target=self._read_console, daemon=True)
         self.reader.start()
         self.qmp = QMP(self.qmp_path)
@@ -883,7 +884,7 @@ class VM:
         return int(self.sh("cat /run/guestd.pid").strip())
 
     def alive(self, pid):
-        rc, out = self.sh_rc("grep -q '^State:.*[RSD]' /proc/%d/status" % pid)
+        rc, out = self.sh_rc("grep -q '^State:[[:space:]]*[RSD]' /proc/%d/status" % pid)
         return rc == 0
 
     def proc_status(self, pid):
@@ -929,6 +930,17 @@ class VM:
 
     def host(self, path=None, name="host"):
         return Host(path or self.port_path, name)
+
+
+def _die_with_parent():
+    """In the QEMU child: SIGKILL when the harness dies (a ctest timeout
+    must not leave a VM running)."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
 
 
 def median(xs):

@@ -110,6 +110,11 @@ class ChannelTest(unittest.TestCase):
     def test_invalid_args(self):
         r = self.assert_error(b'{"id":"x","cmd":"ping","args":{"extra":1}}\n', "invalid_args", "x")
         self.assertIn("extra", r["error"]["message"])
+        # Without "args" at all, required arguments are still required.
+        r = self.assert_error(b'{"id":"k","cmd":"process.kill"}\n', "invalid_args", "k")
+        self.assertEqual(r["error"]["message"], "missing argument 'pid'")
+        self.assert_error(b'{"id":"t","cmd":"metrics.get","args":{"collectors":"cpu"}}\n',
+                          "invalid_args", "t")
 
     def test_id_echoed_verbatim(self):
         for rid in ["s", 0, 17, -3, 1.5, "with \"quotes\""]:

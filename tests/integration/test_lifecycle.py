@@ -46,6 +46,19 @@ class FlagsTest(unittest.TestCase):
         r = run("-c", "/dev/null", "--channel", "carrier-pigeon:x", "--dump-config")
         self.assertEqual(r.returncode, 2, r.stderr)
 
+    def test_runtime_failure_exits_1_and_logs_for_journald(self):
+        args = [GUESTD, "-c", "/dev/null", "--channel", "unix-listen:/nonexistent/dir/s"]
+        env = dict(os.environ, JOURNAL_STREAM="8:1234")
+        r = subprocess.run(args, capture_output=True, text=True, timeout=30, env=env)
+        self.assertEqual(r.returncode, 1)
+        # Under journald: a priority prefix and no timestamp of our own.
+        self.assertIn("<3>cannot listen on /nonexistent/dir/s: No such file or directory\n", r.stderr)
+        env.pop("JOURNAL_STREAM")
+        r = subprocess.run(args, capture_output=True, text=True, timeout=30, env=env)
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z guestd\[\d+\] error: "
+                                   r"cannot listen on /nonexistent/dir/s")
+
     def test_dump_config_loads_back_unchanged(self):
         first = run("-c", "/dev/null", "--dump-config", "--set", "metrics.interval_ms=1500",
                     "--set", "commands.deny=exec*,power.*", "--channel", "unix-listen:/tmp/a b.sock",
