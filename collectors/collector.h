@@ -23,6 +23,7 @@ typedef struct gd_collector_env_s {
     int top_processes;        /* metrics.top_processes */
     gd_statvfs_fn statvfs_fn; /* statvfs(3) unless a test injects one */
     uint64_t fs_timeout_ns;   /* a statvfs slower than this is reported */
+    size_t proc_fd_budget;    /* stat files kept open; 0: half the open-file limit */
 } gd_collector_env_t;
 
 /* One cycle's clock. */

@@ -179,6 +179,7 @@ int gd_metrics_new_ex(gd_metrics_t **out, uv_loop_t *loop, const gd_config_t *cf
     m->env.sys_root = m->sys_root;
     m->env.top_processes = (int)cfg->metrics.top_processes;
     m->env.statvfs_fn = opts ? opts->statvfs_fn : NULL;
+    m->env.proc_fd_budget = opts ? opts->proc_fd_budget : 0;
     m->env.fs_timeout_ns =
         (opts && opts->fs_timeout_ms ? opts->fs_timeout_ms : GD_METRICS_FS_TIMEOUT_MS) * 1000000u;
 

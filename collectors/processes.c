@@ -104,6 +104,7 @@ static int processes_init(void **state, const gd_collector_env_t *env, char *err
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
         s->fd_budget = rl.rlim_cur / 2;
     if (s->fd_budget > 65536) s->fd_budget = 65536;
+    if (env->proc_fd_budget) s->fd_budget = env->proc_fd_budget;
     s->clk_tck = sysconf(_SC_CLK_TCK);
     if (s->clk_tck <= 0) s->clk_tck = 100;
     long ps = sysconf(_SC_PAGESIZE);

@@ -24,6 +24,7 @@
 static char root[128], proc_dir[160], sys_dir[160];
 static const char *fixtures;
 static uint64_t fake_now;
+static size_t fd_budget; /* stat files kept open; 0: the collector's default */
 static uv_loop_t loop;
 
 static uint64_t fake_clock(void *ctx)
@@ -53,6 +54,7 @@ static void tree_setup(void)
     snprintf(sys_dir, sizeof(sys_dir), "%s/sys", root);
     sh("cp -r %s/proc-snap1 %s && cp -r %s/sys-snap %s", fixtures, proc_dir, fixtures, sys_dir);
     fake_now = 1000000000000ull;
+    fd_budget = 0;
     ck_assert_int_eq(uv_loop_init(&loop), 0);
     gd_log_set_level(GD_LOG_ERROR);
 }
@@ -119,8 +121,10 @@ static gd_metrics_t *make(const char *collectors, int top)
     snprintf(cfg.agent.sys_root, sizeof(cfg.agent.sys_root), "%s", sys_dir);
     snprintf(cfg.metrics.collectors, sizeof(cfg.metrics.collectors), "%s", collectors);
     cfg.metrics.top_processes = top;
-    gd_metrics_opts_t opts = {
-        .now_ns = fake_clock, .statvfs_fn = fake_statvfs, .fs_timeout_ms = 2000};
+    gd_metrics_opts_t opts = {.now_ns = fake_clock,
+                              .statvfs_fn = fake_statvfs,
+                              .fs_timeout_ms = 2000,
+                              .proc_fd_budget = fd_budget};
     gd_metrics_t *m = NULL;
     char err[256] = "";
     ck_assert_msg(gd_metrics_new_ex(&m, &loop, &cfg, &opts, err, sizeof(err)) == 0, "%s", err);
@@ -339,6 +343,47 @@ START_TEST(test_processes_top_by_cpu)
     ck_assert_double_eq_tol(num(j, "processes.top.2.cpu_pct"), 2 * k, 0.005);
     cJSON_Delete(j);
     gd_metrics_free(m);
+}
+END_TEST
+
+/* How many of this process's fds are open on per-process stat files
+ * under dir. */
+static int stat_fds_under(const char *dir)
+{
+    char link[64], target[512];
+    int n = 0;
+    for (int fd = 0; fd < 1024; fd++) {
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        ssize_t len = readlink(link, target, sizeof(target) - 1);
+        if (len <= 0) continue;
+        target[len] = '\0';
+        size_t dlen = strlen(dir);
+        const char *rest = target + dlen;
+        n += strncmp(target, dir, dlen) == 0 && rest[0] == '/' && rest[1] >= '1' &&
+             rest[1] <= '9' && strstr(rest, "/stat");
+    }
+    return n;
+}
+
+START_TEST(test_processes_past_the_fd_budget)
+{
+    /* One stat file kept open; the other two processes are opened and
+     * closed each cycle, with the same figures. */
+    fd_budget = 1;
+    gd_metrics_t *m = make("processes", 5);
+    ck_assert_int_eq(stat_fds_under(proc_dir), 1);
+    install_snapshot2();
+    cJSON *j = sample(m, GD_METRICS_ALL);
+    double k = 100.0 / (double)sysconf(_SC_CLK_TCK) / 4.57;
+    ASSERT_NUM(j, "processes.total", 3);
+    ASSERT_NUM(j, "processes.top.0.pid", 11788);
+    ck_assert_double_eq_tol(num(j, "processes.top.0.cpu_pct"), 226 * k, 0.005);
+    ck_assert_double_eq_tol(num(j, "processes.top.1.cpu_pct"), 3 * k, 0.005);
+    ck_assert_double_eq_tol(num(j, "processes.top.2.cpu_pct"), 2 * k, 0.005);
+    cJSON_Delete(j);
+    ck_assert_int_eq(stat_fds_under(proc_dir), 1);
+    gd_metrics_free(m);
+    ck_assert_int_eq(stat_fds_under(proc_dir), 0);
 }
 END_TEST
 
@@ -674,6 +719,7 @@ static Suite *collectors_suite(void)
     tcase_add_test(tc, test_network_up_from_flags_when_unknown);
     tcase_add_test(tc, test_processes_top_by_cpu);
     tcase_add_test(tc, test_processes_top_n_and_runtime_change);
+    tcase_add_test(tc, test_processes_past_the_fd_budget);
     tcase_add_test(tc, test_processes_ended_and_new);
     tcase_add_test(tc, test_processes_listing_only_when_a_pid_was_allocated);
     tcase_add_test(tc, test_filesystems_real_mounts_only);

@@ -159,6 +159,8 @@ static void attach(gd_channel_t *ch)
     }
     cp->ch = ch;
     cp->handle.data = cp;
+    if (ch->kind != GD_EP_STDIO)
+        ch->out_fd = ch->fd; /* the endpoint may have opened just now */
     uv_timer_stop(&ch->poll_timer);
     if (ch->kind == GD_EP_VIRTIO_SERIAL)
         gd_ep_set_async(ch->fd, 0); /* attached: reads are event-driven */
@@ -340,7 +342,6 @@ static void check_connect(gd_channel_t *ch)
         schedule_poll(ch);
         return;
     }
-    ch->out_fd = ch->fd;
     attach(ch);
 }
 
@@ -348,10 +349,8 @@ static void check_endpoint(gd_channel_t *ch)
 {
     if (ch->closing || ch->attached)
         return;
-    ch->out_fd = ch->fd;
     if (ch->kind == GD_EP_VIRTIO_SERIAL) {
         check_virtio(ch);
-        ch->out_fd = ch->fd;
     } else if (ch->kind == GD_EP_UNIX_CONNECT) {
         check_connect(ch);
     }
@@ -369,7 +368,7 @@ static void on_listen(uv_poll_t *h, int status, int events)
             close(fd);
             continue;
         }
-        ch->fd = ch->out_fd = fd;
+        ch->fd = fd;
         attach(ch);
     }
 }
