@@ -24,80 +24,20 @@
 #include <uv.h>
 
 #include "agent/agent.h"
-#include "agent/base64.h"
-#include "agent/buf.h"
 #include "agent/log.h"
-#include "agent/utf8.h"
 #include "commands/dispatch.h"
+#include "commands/exec_internal.h"
 
 /* The environment a child starts from: nothing is inherited from the agent
  * (whose environment is systemd's, or whatever started it), so a command runs
  * the same however the agent was started. The request's "env" is added on
  * top and may replace any of these. HOME is the agent's own $HOME when it has
  * one, else /root (the agent runs as root). */
-#define EXEC_BASE_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define EXEC_BASE_LANG "LANG=C.UTF-8"
+#define EXEC_BASE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define EXEC_BASE_LANG "C.UTF-8"
 #define EXEC_BASE_HOME "/root"
 
-#define EXEC_READ_BYTES 65536  /* one read from a child's pipe */
-#define EXEC_CHUNK_TEXT 16384  /* most output bytes in one exec.output event */
-#define EXEC_CHUNK_B64 12288   /* raw bytes per base64 event (16 KiB encoded) */
-#define EXEC_DRAIN_MIN_MS 100  /* least wait for EOF after the exit */
-
-typedef struct gd_exec_s gd_exec_t;
-
-typedef enum { TIMER_TIMEOUT, TIMER_GRACE, TIMER_DRAIN } exec_timer_phase_t;
-
-/* One output stream of the child. */
-typedef struct {
-    uv_pipe_t pipe;
-    gd_exec_t *exec;
-    const char *name; /* "stdout" / "stderr", as in events and result keys */
-    int closing;
-    size_t used;   /* bytes counted against max_output_bytes (kept or streamed) */
-    int truncated; /* bytes past the cap were read and dropped */
-    /* Kept for the response (not streaming); grows up to the cap only. */
-    char *kept;
-    size_t kept_cap;
-    /* Streaming text: the first bytes of a UTF-8 sequence that the last read
-     * cut, sent with the next chunk. */
-    unsigned char carry[4];
-    size_t carry_len;
-    char rbuf[EXEC_READ_BYTES]; /* every read of this pipe lands here */
-} exec_stream_t;
-
-struct gd_exec_s {
-    gd_request_t *req;
-    uv_loop_t *loop;
-    uv_process_t proc;
-    uv_pipe_t in;
-    uv_write_t in_write;
-    exec_stream_t out[2];
-    uv_timer_t timer;
-    uv_idle_t idle; /* streaming: waits for the bus before the reply */
-    exec_timer_phase_t phase;
-
-    int open; /* of proc, in, out[0..1]: initialised and not yet closed */
-    int has_in;
-    int spawned;
-    int spawn_err; /* negative errno from uv_spawn */
-    int exited;
-    int64_t exit_status;
-    int term_signal;
-    int term_sent; /* SIGTERM went to the group (timeout or cancel) */
-    int timed_out;
-    int cancelled;
-    int aborting; /* the agent is stopping */
-    int idle_active;
-
-    int stream;
-    int base64;
-    size_t max_output;
-    uint64_t grace_ms;
-    int pgid;
-    char *id_json; /* the request id as JSON, for exec.output events */
-    gd_buf_t ev;   /* reused for event data */
-};
+#define EXEC_DRAIN_MIN_MS 100 /* least wait for EOF after the exit */
 
 static void cmd_exec(gd_request_t *req, const cJSON *args);
 static void on_timer(uv_timer_t *t);
@@ -122,78 +62,9 @@ static const struct {
 static const char *signal_name(int sig, char *buf, size_t len)
 {
     for (size_t i = 0; i < sizeof(signal_names) / sizeof(signal_names[0]); i++)
-        if (signal_names[i].num == sig)
-            return signal_names[i].name;
+        if (signal_names[i].num == sig) return signal_names[i].name;
     snprintf(buf, len, "%d", sig);
     return buf;
-}
-
-/* Appends n bytes of child output as a JSON string literal: valid UTF-8 is
- * kept (NUL included, as \u0000: cJSON strings cannot hold it, so the
- * literal goes in raw), each invalid sequence becomes U+FFFD. */
-static int json_text(gd_buf_t *out, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s;
-    if (gd_buf_reserve(out, n + 2) != 0 || gd_buf_append(out, "\"", 1) != 0)
-        return -ENOMEM;
-    size_t i = 0, run = 0; /* run: start of bytes copied as they are */
-    while (i < n) {
-        unsigned char c = p[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0x80) {
-            size_t len = gd_utf8_seq_len(p + i, n - i);
-            if (len) {
-                i += len;
-                continue;
-            }
-        }
-        char esc[8];
-        size_t k = 0;
-        switch (c) {
-        case '"': k = (size_t)snprintf(esc, sizeof(esc), "\\\""); break;
-        case '\\': k = (size_t)snprintf(esc, sizeof(esc), "\\\\"); break;
-        case '\n': k = (size_t)snprintf(esc, sizeof(esc), "\\n"); break;
-        case '\r': k = (size_t)snprintf(esc, sizeof(esc), "\\r"); break;
-        case '\t': k = (size_t)snprintf(esc, sizeof(esc), "\\t"); break;
-        default:
-            if (c < 0x20) {
-                memcpy(esc, "\\u00", 4);
-                esc[4] = hex[c >> 4];
-                esc[5] = hex[c & 15];
-                k = 6;
-            } else {
-                memcpy(esc, "\xEF\xBF\xBD", 3); /* U+FFFD for an invalid byte */
-                k = 3;
-            }
-        }
-        if (gd_buf_append(out, s + run, i - run) != 0 || gd_buf_append(out, esc, k) != 0)
-            return -ENOMEM;
-        i++;
-        run = i;
-    }
-    if (gd_buf_append(out, s + run, n - run) != 0 || gd_buf_append(out, "\"", 1) != 0)
-        return -ENOMEM;
-    return 0;
-}
-
-/* How many of the n bytes end on a UTF-8 sequence boundary: a lead byte in
- * the last three whose sequence runs past the end is held back. */
-static size_t utf8_complete_prefix(const unsigned char *p, size_t n)
-{
-    for (size_t back = 1; back <= 3 && back <= n; back++) {
-        unsigned char c = p[n - back];
-        if (c < 0x80)
-            return n;
-        if (c >= 0xC0) {
-            size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-            return need > back ? n - back : n;
-        }
-    }
-    return n;
 }
 
 static void signal_group(gd_exec_t *e, int sig)
@@ -207,8 +78,8 @@ static void signal_group(gd_exec_t *e, int sig)
 static void exec_free(gd_exec_t *e)
 {
     for (int i = 0; i < 2; i++)
-        free(e->out[i].kept);
-    free(e->id_json);
+        gd_exec_stream_free(&e->out[i]);
+    cJSON_free(e->id_json);
     gd_buf_free(&e->ev);
     free(e);
 }
@@ -216,8 +87,7 @@ static void exec_free(gd_exec_t *e)
 static cJSON *exec_result(gd_exec_t *e, uint64_t started_ns)
 {
     cJSON *r = cJSON_CreateObject();
-    if (!r)
-        return NULL;
+    if (!r) return NULL;
     char num[32];
     if (e->term_signal) {
         cJSON_AddNullToObject(r, "exit_code");
@@ -228,30 +98,9 @@ static cJSON *exec_result(gd_exec_t *e, uint64_t started_ns)
     }
     cJSON_AddBoolToObject(r, "timed_out", e->timed_out);
     cJSON_AddBoolToObject(r, "cancelled", e->cancelled);
-    gd_buf_t lit;
-    gd_buf_init(&lit);
-    for (int i = 0; i < 2; i++) {
-        exec_stream_t *st = &e->out[i];
-        /* Streamed output went out as events: the response carries none. */
-        size_t len = e->stream ? 0 : st->used;
-        char key[16];
-        snprintf(key, sizeof(key), e->base64 ? "%s_b64" : "%s", st->name);
-        gd_buf_reset(&lit);
-        int rc = e->base64 ? gd_base64_encode(&lit, st->kept ? st->kept : "", len)
-                           : json_text(&lit, st->kept ? st->kept : "", len);
-        free(st->kept); /* the copy below is the only one that must live on */
-        st->kept = NULL;
-        if (rc != 0 || !(e->base64 ? cJSON_AddStringToObject(r, key, lit.data)
-                                   : cJSON_AddRawToObject(r, key, lit.data))) {
-            gd_buf_free(&lit);
-            cJSON_Delete(r);
-            return NULL;
-        }
-    }
-    gd_buf_free(&lit);
-    for (int i = 0; i < 2; i++) {
-        snprintf(num, sizeof(num), "%s_truncated", e->out[i].name);
-        cJSON_AddBoolToObject(r, num, e->out[i].truncated);
+    if (gd_exec_add_output(e, r) != 0) {
+        cJSON_Delete(r);
+        return NULL;
     }
     uint64_t ms = (uv_hrtime() - started_ns) / 1000000u;
     cJSON_AddNumberToObject(r, "duration_ms", (double)ms);
@@ -293,11 +142,9 @@ static void on_idle_closed(uv_handle_t *h)
 /* Whether the bus still holds events for a subscriber that takes them. */
 static int bus_pending(const gd_bus_t *bus)
 {
-    if (bus->closing)
-        return 0;
+    if (bus->closing) return 0;
     for (const gd_bus_sub_t *sub = bus->subs; sub; sub = sub->next)
-        if (sub->count > 0 && !sub->paused)
-            return 1;
+        if (sub->count > 0 && !sub->paused) return 1;
     return 0;
 }
 
@@ -309,15 +156,14 @@ static int bus_pending(const gd_bus_t *bus)
 static void on_idle(uv_idle_t *idle)
 {
     gd_exec_t *e = idle->data;
-    if (!e->aborting && bus_pending(&e->req->agent->bus))
-        return;
+    if (!e->aborting && bus_pending(&e->req->agent->bus)) return;
     uv_idle_stop(idle);
     e->idle_active = 0;
     exec_reply(e);
     uv_close((uv_handle_t *)idle, on_idle_closed);
 }
 
-/* Every handle but the check is closed. */
+/* Every handle but the idle is closed. */
 static void on_timer_closed(uv_handle_t *h)
 {
     gd_exec_t *e = h->data;
@@ -331,135 +177,19 @@ static void on_timer_closed(uv_handle_t *h)
     exec_free(e);
 }
 
-static void handle_closed(gd_exec_t *e)
+void gd_exec_handle_closed(gd_exec_t *e)
 {
-    if (--e->open == 0)
-        uv_close((uv_handle_t *)&e->timer, on_timer_closed);
+    if (--e->open == 0) uv_close((uv_handle_t *)&e->timer, on_timer_closed);
 }
 
 static void on_handle_closed(uv_handle_t *h)
 {
-    handle_closed(h->data);
-}
-
-static void on_stream_closed(uv_handle_t *h)
-{
-    exec_stream_t *st = h->data;
-    handle_closed(st->exec);
+    gd_exec_handle_closed(h->data);
 }
 
 static void close_handle(gd_exec_t *e, uv_handle_t *h)
 {
-    if (!uv_is_closing(h))
-        uv_close(h, on_handle_closed);
-}
-
-/* ---- output ---------------------------------------------------------- */
-
-static void publish_chunk(exec_stream_t *st, const char *data, size_t n)
-{
-    gd_exec_t *e = st->exec;
-    gd_buf_t *b = &e->ev;
-    gd_buf_reset(b);
-    int rc = gd_buf_printf(b, "{\"request_id\":%s,\"stream\":\"%s\",\"data\":", e->id_json,
-                           st->name);
-    if (rc == 0)
-        rc = e->base64 ? (gd_buf_puts(b, "\"") || gd_base64_encode(b, data, n) ||
-                          gd_buf_puts(b, "\",\"encoding\":\"base64\"}"))
-                       : (json_text(b, data, n) || gd_buf_puts(b, "}"));
-    if (rc != 0) {
-        gd_warn("exec: out of memory for an exec.output event");
-        return;
-    }
-    gd_bus_publish_raw(&e->req->agent->bus, "exec.output", b->data, b->len);
-}
-
-/* Streams n bytes as exec.output events of bounded size. Text is cut on
- * UTF-8 sequence boundaries; at EOF a held-back partial sequence goes out
- * (as U+FFFD). */
-static void stream_out(exec_stream_t *st, const char *data, size_t n, int eof)
-{
-    if (st->exec->aborting)
-        return;
-    if (st->exec->base64) {
-        for (size_t off = 0; off < n; off += EXEC_CHUNK_B64)
-            publish_chunk(st, data + off, n - off < EXEC_CHUNK_B64 ? n - off : EXEC_CHUNK_B64);
-        return;
-    }
-    char piece[EXEC_CHUNK_TEXT];
-    while (n > 0 || (eof && st->carry_len > 0)) {
-        size_t have = st->carry_len;
-        memcpy(piece, st->carry, have);
-        size_t take = n < sizeof(piece) - have ? n : sizeof(piece) - have;
-        memcpy(piece + have, data, take);
-        have += take;
-        data += take;
-        n -= take;
-        size_t cut = (eof && n == 0) ? have : utf8_complete_prefix((unsigned char *)piece, have);
-        st->carry_len = have - cut;
-        memcpy(st->carry, piece + cut, st->carry_len);
-        if (cut)
-            publish_chunk(st, piece, cut);
-    }
-}
-
-/* Keeps (or streams) what fits under the cap; the rest is dropped. */
-static void stream_take(exec_stream_t *st, const char *data, size_t n)
-{
-    gd_exec_t *e = st->exec;
-    size_t room = e->max_output - st->used;
-    size_t take = n < room ? n : room;
-    if (take < n)
-        st->truncated = 1;
-    if (take == 0)
-        return;
-    if (e->stream) {
-        st->used += take;
-        stream_out(st, data, take, 0);
-        return;
-    }
-    if (st->used + take > st->kept_cap) {
-        size_t cap = st->kept_cap ? st->kept_cap * 2 : 4096;
-        if (cap < st->used + take)
-            cap = st->used + take;
-        if (cap > e->max_output)
-            cap = e->max_output;
-        char *p = realloc(st->kept, cap);
-        if (!p) {
-            st->truncated = 1; /* keep what we have rather than fail the exec */
-            return;
-        }
-        st->kept = p;
-        st->kept_cap = cap;
-    }
-    memcpy(st->kept + st->used, data, take);
-    st->used += take;
-}
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    exec_stream_t *st = h->data;
-    *buf = uv_buf_init(st->rbuf, sizeof(st->rbuf));
-}
-
-static void close_stream(exec_stream_t *st)
-{
-    if (st->closing)
-        return;
-    st->closing = 1;
-    uv_read_stop((uv_stream_t *)&st->pipe);
-    if (st->exec->stream)
-        stream_out(st, NULL, 0, 1);
-    uv_close((uv_handle_t *)&st->pipe, on_stream_closed);
-}
-
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    exec_stream_t *st = s->data;
-    if (nread > 0)
-        stream_take(st, buf->base, (size_t)nread);
-    else if (nread < 0) /* UV_EOF, or an error that ends the stream all the same */
-        close_stream(st);
+    if (!uv_is_closing(h)) uv_close(h, on_handle_closed);
 }
 
 /* ---- the process ----------------------------------------------------- */
@@ -467,11 +197,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 /* SIGTERM to the group now, SIGKILL after the grace period. */
 static void exec_terminate(gd_exec_t *e)
 {
-    if (!e->spawned || e->exited || e->term_sent)
-        return;
+    if (!e->spawned || e->exited || e->term_sent) return;
     e->term_sent = 1;
     signal_group(e, SIGTERM);
-    e->phase = TIMER_GRACE;
+    e->phase = GD_EXEC_TIMER_GRACE;
     uv_timer_start(&e->timer, on_timer, e->grace_ms, 0);
 }
 
@@ -479,18 +208,17 @@ static void on_timer(uv_timer_t *t)
 {
     gd_exec_t *e = t->data;
     switch (e->phase) {
-    case TIMER_TIMEOUT:
+    case GD_EXEC_TIMER_TIMEOUT:
         e->timed_out = 1;
         exec_terminate(e);
         break;
-    case TIMER_GRACE:
-        if (!e->exited)
-            signal_group(e, SIGKILL);
+    case GD_EXEC_TIMER_GRACE:
+        if (!e->exited) signal_group(e, SIGKILL);
         break;
-    case TIMER_DRAIN:
+    case GD_EXEC_TIMER_DRAIN:
         /* Something outside the group (it called setsid) still holds a pipe. */
         for (int i = 0; i < 2; i++)
-            close_stream(&e->out[i]);
+            gd_exec_stream_close(&e->out[i]);
         break;
     }
 }
@@ -502,16 +230,17 @@ static void on_child_exit(uv_process_t *p, int64_t exit_status, int term_signal)
     e->exit_status = exit_status;
     e->term_signal = term_signal;
     /* Whatever the child left running in its group (sh -c 'x &') dies with
-     * it: nothing outlives the exec, and the pipes it holds reach EOF. The
-     * group's id cannot have been reused yet while members remain. */
+     * it: nothing outlives the exec, and the pipes it holds reach EOF. While
+     * the group has members its id cannot be reused; when it has none this
+     * is ESRCH (the id would have to be recycled within microseconds to hit
+     * another group). No signal goes to the group after this one. */
     signal_group(e, SIGKILL);
     uv_timer_stop(&e->timer);
     close_handle(e, (uv_handle_t *)&e->proc);
-    if (e->has_in)
-        close_handle(e, (uv_handle_t *)&e->in);
+    if (e->has_in) close_handle(e, (uv_handle_t *)&e->in);
     if (!e->out[0].closing || !e->out[1].closing) {
         uint64_t wait = e->grace_ms > EXEC_DRAIN_MIN_MS ? e->grace_ms : EXEC_DRAIN_MIN_MS;
-        e->phase = TIMER_DRAIN;
+        e->phase = GD_EXEC_TIMER_DRAIN;
         uv_timer_start(&e->timer, on_timer, wait, 0);
     }
 }
@@ -528,32 +257,25 @@ static void on_stdin_written(uv_write_t *w, int status)
 static char **build_env(const cJSON *env)
 {
     const char *home = getenv("HOME");
-    char home_entry[GD_CFG_STR_MAX + 8];
-    snprintf(home_entry, sizeof(home_entry), "HOME=%s", home && *home ? home : EXEC_BASE_HOME);
-    const char *base[] = {EXEC_BASE_PATH, EXEC_BASE_LANG, home_entry};
-    size_t n = 3 + (size_t)cJSON_GetArraySize(env);
-    char **envp = calloc(n + 1, sizeof(*envp));
-    if (!envp)
-        return NULL;
+    const char *base[][2] = {
+        {"PATH", EXEC_BASE_PATH},
+        {"LANG", EXEC_BASE_LANG},
+        {"HOME", home && *home ? home : EXEC_BASE_HOME},
+    };
+    size_t nbase = sizeof(base) / sizeof(base[0]);
+    char **envp = calloc(nbase + (size_t)cJSON_GetArraySize(env) + 1, sizeof(*envp));
+    if (!envp) return NULL;
     size_t k = 0;
-    for (size_t i = 0; i < 3; i++) {
-        size_t name_len = strcspn(base[i], "=");
-        int overridden = 0;
-        for (const cJSON *v = env ? env->child : NULL; v; v = v->next)
-            if (strlen(v->string) == name_len && memcmp(v->string, base[i], name_len) == 0)
-                overridden = 1;
-        if (!overridden && !(envp[k++] = strdup(base[i])))
+    for (size_t i = 0; i < nbase; i++)
+        if (!cJSON_GetObjectItemCaseSensitive(env, base[i][0]) &&
+            asprintf(&envp[k++], "%s=%s", base[i][0], base[i][1]) < 0)
             goto oom;
-    }
-    for (const cJSON *v = env ? env->child : NULL; v; v = v->next) {
-        size_t len = strlen(v->string) + strlen(v->valuestring) + 2;
-        if (!(envp[k] = malloc(len)))
-            goto oom;
-        snprintf(envp[k++], len, "%s=%s", v->string, v->valuestring);
-    }
+    for (const cJSON *v = env ? env->child : NULL; v; v = v->next)
+        if (asprintf(&envp[k++], "%s=%s", v->string, v->valuestring) < 0) goto oom;
     return envp;
 oom:
-    for (size_t i = 0; i < k; i++)
+    envp[k - 1] = NULL; /* asprintf left it undefined */
+    for (size_t i = 0; i + 1 < k; i++)
         free(envp[i]);
     free(envp);
     return NULL;
@@ -626,17 +348,16 @@ static void cmd_exec(gd_request_t *req, const cJSON *args)
     gd_exec_t *e = calloc(1, sizeof(*e));
     char **argv = calloc((size_t)argc + 1, sizeof(*argv));
     char **envp = build_env(cJSON_GetObjectItemCaseSensitive(args, "env"));
-    if (e)
-        e->id_json = req->id ? cJSON_PrintUnformatted(req->id) : strdup("null");
-    if (!e || !argv || !envp || !e->id_json) {
-        if (e)
-            free(e->id_json);
+    char *id_json = req->id ? cJSON_PrintUnformatted(req->id) : NULL;
+    if (!e || !argv || !envp || (req->id && !id_json)) {
         free(e);
         free(argv);
         free_env(envp);
+        cJSON_free(id_json);
         gd_reply_error(req, "internal", "out of memory");
         return;
     }
+    e->id_json = id_json;
     int i = 0;
     for (const cJSON *a = argv_json->child; a; a = a->next)
         argv[i++] = a->valuestring;
@@ -665,14 +386,10 @@ static void cmd_exec(gd_request_t *req, const cJSON *args)
         stdio[0].flags = UV_IGNORE; /* libuv gives the child /dev/null */
     }
     for (int s = 0; s < 2; s++) {
-        exec_stream_t *st = &e->out[s];
-        st->exec = e;
-        st->name = s == 0 ? "stdout" : "stderr";
-        uv_pipe_init(e->loop, &st->pipe, 0);
-        st->pipe.data = st;
+        gd_exec_stream_init(e, s);
         e->open++;
         stdio[1 + s].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-        stdio[1 + s].data.stream = (uv_stream_t *)&st->pipe;
+        stdio[1 + s].data.stream = (uv_stream_t *)&e->out[s].pipe;
     }
 
     uv_process_options_t opts;
@@ -698,10 +415,9 @@ static void cmd_exec(gd_request_t *req, const cJSON *args)
         e->spawn_err = rc;
         gd_debug("exec: cannot run '%s': %s", opts.file, uv_strerror(rc));
         close_handle(e, (uv_handle_t *)&e->proc);
-        if (e->has_in)
-            close_handle(e, (uv_handle_t *)&e->in);
+        if (e->has_in) close_handle(e, (uv_handle_t *)&e->in);
         for (int s = 0; s < 2; s++)
-            close_stream(&e->out[s]);
+            gd_exec_stream_close(&e->out[s]);
         return;
     }
     e->spawned = 1;
@@ -709,8 +425,7 @@ static void cmd_exec(gd_request_t *req, const cJSON *args)
     gd_debug("exec: started '%s' as pid %d", opts.file, e->pgid);
 
     for (int s = 0; s < 2; s++)
-        if (uv_read_start((uv_stream_t *)&e->out[s].pipe, on_alloc, on_read) != 0)
-            close_stream(&e->out[s]);
+        if (gd_exec_stream_start(&e->out[s]) != 0) gd_exec_stream_close(&e->out[s]);
     if (e->has_in) {
         const char *text = stdin_json->valuestring;
         uv_buf_t buf = uv_buf_init((char *)text, (unsigned)strlen(text));
@@ -719,7 +434,7 @@ static void cmd_exec(gd_request_t *req, const cJSON *args)
             uv_write(&e->in_write, (uv_stream_t *)&e->in, &buf, 1, on_stdin_written) != 0)
             close_handle(e, (uv_handle_t *)&e->in);
     }
-    e->phase = TIMER_TIMEOUT;
+    e->phase = GD_EXEC_TIMER_TIMEOUT;
     uv_timer_start(&e->timer, on_timer,
                    (uint64_t)gd_arg_int(args, "timeout_ms", cfg->commands.exec_timeout_ms), 0);
 }
@@ -742,8 +457,7 @@ static void cmd_exec_cancel(gd_request_t *req, const cJSON *args)
     int found = 0;
     for (gd_request_t *r = req->dispatch->inflight; r; r = r->next) {
         gd_exec_t *e = request_exec(r);
-        if (!e || !e->spawned || !r->id || !cJSON_Compare(r->id, target, 1))
-            continue;
+        if (!e || !e->spawned || !r->id || !cJSON_Compare(r->id, target, 1)) continue;
         found++;
         if (!e->exited) {
             e->cancelled = 1;
@@ -772,26 +486,22 @@ static void exec_abort(gd_exec_t *e)
         uv_close((uv_handle_t *)&e->idle, on_idle_closed);
         return;
     }
-    if (e->spawned && !e->exited)
-        signal_group(e, SIGKILL);
+    if (e->spawned && !e->exited) signal_group(e, SIGKILL);
     uv_timer_stop(&e->timer);
     close_handle(e, (uv_handle_t *)&e->proc);
-    if (e->has_in)
-        close_handle(e, (uv_handle_t *)&e->in);
+    if (e->has_in) close_handle(e, (uv_handle_t *)&e->in);
     for (int i = 0; i < 2; i++)
-        close_stream(&e->out[i]);
+        gd_exec_stream_close(&e->out[i]);
 }
 
 void gd_exec_shutdown(struct gd_agent_s *agent)
 {
-    if (!agent->dispatch)
-        return;
+    if (!agent->dispatch) return;
     gd_request_t *next;
     for (gd_request_t *r = agent->dispatch->inflight; r; r = next) {
         next = r->next;
         gd_exec_t *e = request_exec(r);
-        if (e && !e->aborting)
-            exec_abort(e);
+        if (e && !e->aborting) exec_abort(e);
     }
 }
 
@@ -825,8 +535,7 @@ static const gd_arg_spec_t cancel_args[] = {
 
 const gd_command_t gd_commands_exec[] = {
     {"exec", cmd_exec, GD_CMD_CONCURRENT,
-     "Runs a program (no shell) with a timeout, bounded output and optional streaming.",
-     exec_args,
+     "Runs a program (no shell) with a timeout, bounded output and optional streaming.", exec_args,
      "exit_code (int, null when killed by a signal), signal (\"TERM\", \"KILL\"... or null), "
      "timed_out, cancelled, stdout and stderr (or stdout_b64 and stderr_b64; empty when "
      "streamed), stdout_truncated, stderr_truncated, duration_ms"},

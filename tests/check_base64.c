@@ -9,8 +9,13 @@
 
 /* RFC 4648 section 10. */
 static const char *const vectors[][2] = {
-    {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},         {"foo", "Zm9v"},
-    {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+    {"", ""},
+    {"f", "Zg=="},
+    {"fo", "Zm8="},
+    {"foo", "Zm9v"},
+    {"foob", "Zm9vYg=="},
+    {"fooba", "Zm9vYmE="},
+    {"foobar", "Zm9vYmFy"},
 };
 
 START_TEST(test_encode_rfc_vectors)
@@ -71,8 +76,7 @@ START_TEST(test_round_trip_lengths)
         ck_assert_int_eq(gd_base64_decode(&dec, enc.data ? enc.data : "", enc.len), 0);
         ck_assert_uint_eq(dec.len, n);
         ck_assert(dec.len <= gd_base64_decoded_max(enc.len));
-        if (n)
-            ck_assert_mem_eq(dec.data, data, n);
+        if (n) ck_assert_mem_eq(dec.data, data, n);
         gd_buf_free(&enc);
         gd_buf_free(&dec);
     }
@@ -95,20 +99,20 @@ END_TEST
 START_TEST(test_decode_refuses)
 {
     static const char *const bad[] = {
-        "Z",         /* one character cannot hold a byte */
-        "Zm9vY",     /* nor can a quantum of one */
-        "Zm9v\n",    /* whitespace */
-        "Zm 9v",     /* whitespace inside */
-        "Zm9-",      /* URL-safe alphabet */
-        "Zm9_",      /* URL-safe alphabet */
-        "Zg=",       /* incomplete padding */
-        "Zg===",     /* too much padding */
-        "====",      /* padding only */
-        "Z===",      /* padding after one character */
-        "Zg==Zg==",  /* padding in the middle */
-        "Zh==",      /* non-zero unused bits (not canonical) */
-        "Zm9=",      /* non-zero unused bits */
-        "Zm\x80v",   /* a byte outside ASCII */
+        "Z",        /* one character cannot hold a byte */
+        "Zm9vY",    /* nor can a quantum of one */
+        "Zm9v\n",   /* whitespace */
+        "Zm 9v",    /* whitespace inside */
+        "Zm9-",     /* URL-safe alphabet */
+        "Zm9_",     /* URL-safe alphabet */
+        "Zg=",      /* incomplete padding */
+        "Zg===",    /* too much padding */
+        "====",     /* padding only */
+        "Z===",     /* padding after one character */
+        "Zg==Zg==", /* padding in the middle */
+        "Zh==",     /* non-zero unused bits (not canonical) */
+        "Zm9=",     /* non-zero unused bits */
+        "Zm\x80v",  /* a byte outside ASCII */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         gd_buf_t b;

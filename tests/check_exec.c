@@ -132,8 +132,7 @@ static int id_is(const cJSON *json, const char *id)
 static long find_reply(const char *id)
 {
     for (size_t i = 0; i < n_outs; i++)
-        if (!outs[i].is_event && id_is(outs[i].json, id))
-            return (long)i;
+        if (!outs[i].is_event && id_is(outs[i].json, id)) return (long)i;
     return -1;
 }
 
@@ -242,8 +241,7 @@ static int group_alive(int pgid)
 static int group_gone_within(int pgid, unsigned ms)
 {
     for (unsigned waited = 0; waited <= ms; waited += 10) {
-        if (!group_alive(pgid))
-            return 1;
+        if (!group_alive(pgid)) return 1;
         usleep(10000);
     }
     return 0;
@@ -256,8 +254,7 @@ static long vm_rss_kib(void)
     char line[256];
     long kib = -1;
     while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
     fclose(f);
     return kib;
 }
@@ -290,7 +287,8 @@ END_TEST
 
 START_TEST(test_exit_code_and_both_streams)
 {
-    const cJSON *r = run_exec("x", "{\"argv\":[\"sh\",\"-c\",\"echo out; echo err >&2; exit 42\"]}");
+    const cJSON *r =
+        run_exec("x", "{\"argv\":[\"sh\",\"-c\",\"echo out; echo err >&2; exit 42\"]}");
     ck_assert_int_eq((int)num(r, "exit_code"), 42);
     ck_assert_str_eq(str(r, "stdout"), "out\n");
     ck_assert_str_eq(str(r, "stderr"), "err\n");
@@ -400,15 +398,15 @@ START_TEST(test_non_utf8_text)
     out_t *o = wait_reply("u", 20000);
     result_of(o);
     /* The invalid byte became U+FFFD; the NUL is kept, escaped. */
-    ck_assert_msg(strstr(o->line, "\"stdout\":\"\xEF\xBF\xBD" "a\\u0000b\\n\"") != NULL, "%s",
-                  o->line);
+    ck_assert_msg(strstr(o->line, "\"stdout\":\"\xEF\xBF\xBD"
+                                  "a\\u0000b\\n\"") != NULL,
+                  "%s", o->line);
 }
 END_TEST
 
 START_TEST(test_non_utf8_base64)
 {
-    const cJSON *r =
-        run_exec("b", "{\"argv\":" NON_UTF8_ARGV ",\"encoding\":\"base64\"}");
+    const cJSON *r = run_exec("b", "{\"argv\":" NON_UTF8_ARGV ",\"encoding\":\"base64\"}");
     ck_assert_str_eq(str(r, "stdout_b64"), "/2EAYgo=");
     ck_assert_str_eq(str(r, "stderr_b64"), "");
     ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(r, "stdout"));
@@ -443,8 +441,7 @@ static void on_rss_sample(uv_timer_t *t)
     if (find_reply("big") >= 0)
         return; /* from here on the test's own copy of the reply counts too */
     long kib = vm_rss_kib();
-    if (kib > rss_peak)
-        rss_peak = kib;
+    if (kib > rss_peak) rss_peak = kib;
 }
 
 START_TEST(test_large_output_bounded_memory)
@@ -569,8 +566,7 @@ START_TEST(test_stream_order)
     const char *want[][2] = {{"stdout", "one"}, {"stderr", "two"}, {"stdout", "three"}};
     size_t k = 0;
     for (size_t i = 0; i < n_outs; i++) {
-        if (!outs[i].is_event)
-            continue;
+        if (!outs[i].is_event) continue;
         ck_assert_msg(&outs[i] < o, "an event came after the reply");
         ck_assert_str_eq(str(outs[i].json, "event"), "exec.output");
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(outs[i].json, "data");
@@ -599,16 +595,16 @@ START_TEST(test_stream_chunks_split_utf8_safely)
     text[len] = '\0';
     ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
     close(fd);
-    request("{\"id\":\"big\",\"cmd\":\"exec\",\"args\":{\"argv\":[\"cat\",\"%s\"],\"stream\":true}}",
-            path);
+    request(
+        "{\"id\":\"big\",\"cmd\":\"exec\",\"args\":{\"argv\":[\"cat\",\"%s\"],\"stream\":true}}",
+        path);
     out_t *o = wait_reply("big", 20000);
     unlink(path);
     result_of(o);
     gd_buf_t all;
     gd_buf_init(&all);
     for (size_t i = 0; i < n_outs; i++) {
-        if (!outs[i].is_event)
-            continue;
+        if (!outs[i].is_event) continue;
         ck_assert(&outs[i] < o);
         const char *data = str(cJSON_GetObjectItemCaseSensitive(outs[i].json, "data"), "data");
         ck_assert_uint_le(strlen(data), 16384);
@@ -632,8 +628,7 @@ START_TEST(test_stream_base64_and_cap)
     ck_assert_str_eq(str(r, "stdout_b64"), "");
     size_t total = 0;
     for (size_t i = 0; i < n_outs; i++) {
-        if (!outs[i].is_event)
-            continue;
+        if (!outs[i].is_event) continue;
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(outs[i].json, "data");
         ck_assert_str_eq(str(d, "encoding"), "base64");
         gd_buf_t b;
@@ -681,11 +676,9 @@ START_TEST(test_cancel_matches_id_exactly)
     while (!seven && !guard_fired) {
         for (size_t i = 0; i < n_outs && !seven; i++) {
             const cJSON *id = cJSON_GetObjectItemCaseSensitive(outs[i].json, "id");
-            if (cJSON_IsNumber(id) && id->valueint == 7)
-                seven = &outs[i];
+            if (cJSON_IsNumber(id) && id->valueint == 7) seven = &outs[i];
         }
-        if (!seven)
-            uv_run(&loop, UV_RUN_ONCE);
+        if (!seven) uv_run(&loop, UV_RUN_ONCE);
     }
     uv_timer_stop(&guard);
     ck_assert_ptr_nonnull(seven);
@@ -758,8 +751,7 @@ START_TEST(test_invalid_args)
         char id[8];
         snprintf(id, sizeof(id), "v%zu", i);
         request("{\"id\":\"%s\",\"cmd\":\"exec\",\"args\":%s}", id, bad[i]);
-        ck_assert_msg(strcmp(error_code(wait_reply(id, 1000)), "invalid_args") == 0, "%s",
-                      bad[i]);
+        ck_assert_msg(strcmp(error_code(wait_reply(id, 1000)), "invalid_args") == 0, "%s", bad[i]);
     }
     request("{\"id\":\"noargs\",\"cmd\":\"exec\"}");
     ck_assert_str_eq(error_code(wait_reply("noargs", 1000)), "invalid_args");
@@ -786,11 +778,9 @@ START_TEST(test_eight_execs_pings_and_busy)
         uint64_t t0 = uv_hrtime();
         request("{\"id\":\"%s\",\"cmd\":\"ping\"}", id);
         out_t *o = wait_reply(id, 1000);
-        if (uv_hrtime() - t0 > worst)
-            worst = uv_hrtime() - t0;
+        if (uv_hrtime() - t0 > worst) worst = uv_hrtime() - t0;
         ck_assert(flag(result_of(o), "pong"));
-        if (i % 100 == 0)
-            uv_run(&loop, UV_RUN_NOWAIT);
+        if (i % 100 == 0) uv_run(&loop, UV_RUN_NOWAIT);
     }
     request("{\"id\":\"ninth\",\"cmd\":\"exec\",\"args\":{\"argv\":[\"true\"]}}");
     ck_assert_str_eq(error_code(wait_reply("ninth", 1000)), "busy");
@@ -831,8 +821,7 @@ START_TEST(test_shutdown_kills_and_closes)
         run_for(10);
         FILE *f = fopen(path, "r");
         if (f) {
-            if (fscanf(f, "%d", &pgid) != 1)
-                pgid = 0;
+            if (fscanf(f, "%d", &pgid) != 1) pgid = 0;
             fclose(f);
         }
     }
@@ -869,7 +858,8 @@ static Suite *exec_suite(void)
          {test_stream_order, test_stream_chunks_split_utf8_safely, test_stream_base64_and_cap,
           NULL}},
         {"cancel", {test_cancel, test_cancel_matches_id_exactly, NULL}},
-        {"errors", {test_missing_binary, test_not_executable, test_bad_cwd, test_invalid_args, NULL}},
+        {"errors",
+         {test_missing_binary, test_not_executable, test_bad_cwd, test_invalid_args, NULL}},
         {"concurrency", {test_eight_execs_pings_and_busy, NULL}},
         {"shutdown", {test_shutdown_kills_and_closes, NULL}},
     };
