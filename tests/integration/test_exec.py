@@ -59,7 +59,11 @@ class Host:
 
     def __init__(self, path):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(path)
+        try:
+            self.sock.connect(path)
+        except OSError:
+            self.sock.close()
+            raise
         self.buf = b""
         self.seen = []  # every message in arrival order
         self.replies = {}
@@ -122,11 +126,14 @@ class ExecTest(unittest.TestCase):
              "--set", "metrics.log_path=none", "--set", "commands.exec_kill_grace_ms=500"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
-        while not os.path.exists(self.sock_path):
-            if self.agent.poll() is not None or time.monotonic() > deadline:
-                self.fail("guestd did not start: " + self.agent.stderr.read().decode())
-            time.sleep(0.01)
-        self.host = Host(self.sock_path)
+        while True:  # the socket file appears at bind(), before listen()
+            try:
+                self.host = Host(self.sock_path)
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                if self.agent.poll() is not None or time.monotonic() > deadline:
+                    self.fail("guestd did not start: " + self.agent.stderr.read().decode())
+                time.sleep(0.01)
         self.host.wait_event("hello")
 
     def tearDown(self):
@@ -207,32 +214,40 @@ class ExecTest(unittest.TestCase):
         self.assertTrue(wait_group_gone(pgid), live_members(pgid))
 
     def test_large_output_keeps_memory_flat(self):
+        """100 MB through a 1 MiB cap: the agent's memory while the output
+        flows stays within a few MiB of idle. The child sleeps a second after
+        writing, so the samples of that second show the agent after all 100 MB
+        went through and before the reply (a 6 MiB line: 1 MiB of NULs, each
+        \\u0000) is built; that transient is printed, not bounded here."""
         self.ok(self.host.call("exec", {"argv": ["true"]}))  # warm up
         idle = vm_rss_kib(self.agent.pid)
-        rid = self.host.send("exec", {"argv": ["head", "-c", "100000000", "/dev/zero"]})
-        peak = idle
         t0 = time.monotonic()
-        # Sample the agent's RSS until the reply starts to arrive.
+        rid = self.host.send("exec", {
+            "argv": ["sh", "-c", "head -c 100000000 /dev/zero; sleep 1"]})
+        samples = []
         self.host.sock.settimeout(0.005)
         while True:
-            peak = max(peak, vm_rss_kib(self.agent.pid))
+            samples.append((time.monotonic(), vm_rss_kib(self.agent.pid)))
             try:
                 chunk = self.host.sock.recv(1 << 20)
             except socket.timeout:
                 continue
             self.host.buf += chunk
             break
-        running_peak = peak
+        first_byte = time.monotonic()
         msg = self.host.reply(rid, timeout=60)
-        secs = time.monotonic() - t0
         after = vm_rss_kib(self.agent.pid)
         r = self.ok(msg)
         self.assertTrue(r["stdout_truncated"])
         self.assertEqual(len(r["stdout"]), 1048576)
         self.assertEqual(r["exit_code"], 0)
-        print(f"\nexec of 100 MB output (1 MiB cap): {secs:.2f} s; agent RSS idle {idle} KiB, "
-              f"+{running_peak - idle} KiB while running, +{after - idle} KiB after the reply")
-        self.assertLess(running_peak - idle, 4 * 1024)
+        flowing = [kib for t, kib in samples if t < first_byte - 0.5]
+        self.assertGreater(len(flowing), 10)
+        print(f"\nexec of 100 MB output (1 MiB cap), agent RSS: idle {idle} KiB, "
+              f"+{max(flowing) - idle} KiB while the output flows, "
+              f"+{max(kib for _, kib in samples) - idle} KiB peak with the reply built, "
+              f"+{after - idle} KiB after the reply ({first_byte - t0:.2f} s)")
+        self.assertLess(max(flowing) - idle, 4 * 1024)
 
     # ---- streaming and cancel ------------------------------------------------
 
@@ -288,10 +303,13 @@ class ExecTest(unittest.TestCase):
         self.host.send("exec", {"argv": ["sh", "-c", f"echo $$ > {pidfile}; "
                                          "sleep 100 & sleep 100"]})
         deadline = time.monotonic() + 5
-        while not (os.path.exists(pidfile) and open(pidfile).read().strip()):
+        pgid = 0
+        while not pgid:
             self.assertLess(time.monotonic(), deadline)
             time.sleep(0.01)
-        pgid = int(open(pidfile).read())
+            with open(pidfile) if os.path.exists(pidfile) else open(os.devnull) as f:
+                text = f.read().strip()
+            pgid = int(text) if text else 0
         self.agent.send_signal(signal.SIGTERM)
         self.assertEqual(self.agent.wait(timeout=5), 0)
         self.assertTrue(wait_group_gone(pgid), live_members(pgid))

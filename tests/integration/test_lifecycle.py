@@ -75,6 +75,26 @@ class FlagsTest(unittest.TestCase):
             os.unlink(f.name)
 
 
+class DocsTest(unittest.TestCase):
+    def test_every_key_is_documented(self):
+        """docs/configuration.md lists every key --dump-config prints."""
+        import re
+        dump = run("-c", "/dev/null", "--dump-config").stdout
+        keys, section = [], None
+        for line in dump.splitlines():
+            m = re.match(r"\[(\w+)\]", line)
+            if m:
+                section = m.group(1)
+            m = re.match(r"(\w+) =", line)
+            if m:
+                keys.append("%s.%s" % (section, m.group(1)))
+        doc_path = os.path.join(os.path.dirname(__file__), "../../docs/configuration.md")
+        with open(doc_path) as f:
+            documented = set(re.findall(r"^\| `([a-z_]+\.[a-z_]+)`", f.read(), re.M))
+        self.assertGreater(len(keys), 20)
+        self.assertEqual(set(keys), documented)
+
+
 class SignalsTest(unittest.TestCase):
     def test_sigterm_exits_0_within_a_second(self):
         agent = Agent()
