@@ -220,6 +220,32 @@ def vm_attach(gbin):
                 assert isinstance(names[n].get("summary"), str), names[n]
         check(vm, "ping and info answered", ping_info)
 
+        def metrics_every_second():
+            r = h.request("config.set", {"key": "metrics.interval_ms", "value": 1000})
+            assert r.get("ok") is True, "config.set: %s" % V.short(r)
+            try:
+                samples = [h.wait_event("metrics", timeout=5) for _ in range(4)]
+            finally:
+                # Back to the default, so the idle check below measures idling.
+                r = h.request("config.set", {"key": "metrics.interval_ms", "value": 30000})
+                assert r.get("ok") is True, "config.set: %s" % V.short(r)
+            gaps = [(b["ts"] - a["ts"]) for a, b in zip(samples, samples[1:])]
+            figure("metrics interval in the VM (set to 1 s)", "%s ms" % gaps)
+            assert all(800 <= g <= 1500 for g in gaps), gaps
+            seqs = [m["seq"] for m in samples]
+            assert seqs == sorted(seqs) and len(set(seqs)) == 4, seqs
+            d = samples[-1]["data"]
+            assert d["cpu"]["count"] == 1, d["cpu"]
+            assert 0.0 <= d["cpu"]["usage_pct"] <= 100.0, d["cpu"]
+            assert 150 << 20 <= d["memory"]["total_bytes"] <= 256 << 20, d["memory"]
+            assert 0 < d["memory"]["available_bytes"] <= d["memory"]["total_bytes"], d["memory"]
+            assert d["uptime_s"] > 1, d["uptime_s"]
+            assert d["processes"]["total"] >= 3, d["processes"]
+            assert 1 <= len(d["processes"]["top"]) <= 5, d["processes"]
+            assert "lo" not in [n["name"] for n in d.get("network", [])], d.get("network")
+        check(vm, "metrics events at the configured interval with plausible values",
+              metrics_every_second)
+
         def reattach3():
             seq = st["hello"]["seq"]
             for i in range(3):
