@@ -16,6 +16,8 @@
 #include "agent/utf8.h"
 #include "commands/table.h"
 
+#define GD_DISPATCH_KEEP_BYTES (256 * 1024)
+
 void gd_dispatch_init(gd_dispatch_t *d, struct gd_agent_s *agent, gd_dispatch_send_fn send,
                       void *send_ctx)
 {
@@ -78,6 +80,10 @@ static void send_object(gd_dispatch_t *d, uint64_t conn_gen, cJSON *obj)
     if (gd_buf_puts(&d->out, text) == 0 && gd_buf_append(&d->out, "\n", 1) == 0 && !d->closing)
         d->send(d->send_ctx, conn_gen, d->out.data, d->out.len);
     free(text);
+    /* One huge reply (exec output, file.read) must not pin its size for the
+     * agent's lifetime: keep small buffers, give large ones back. */
+    if (d->out.cap > GD_DISPATCH_KEEP_BYTES)
+        gd_buf_free(&d->out);
 }
 
 static cJSON *reply_object(const cJSON *id, int ok)

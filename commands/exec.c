@@ -521,9 +521,8 @@ static const gd_arg_spec_t exec_args[] = {
      "bytes kept per stream; the rest is read and dropped (default and most "
      "commands.exec_max_output_bytes)"},
     {"stream", GD_ARG_BOOL, 0, 0, 0,
-     "send output as exec.output events as it comes (at most 16 KiB of output each, cut on "
-     "UTF-8 boundaries; base64 events carry \"encoding\": \"base64\"); max_output_bytes "
-     "still bounds each stream; the response then has empty stdout and stderr"},
+     "send output as exec.output events (at most 16 KiB each) as it comes; the response then "
+     "carries empty stdout/stderr"},
     {"encoding", GD_ARG_STRING, 0, 0, 0,
      "\"utf8\" (invalid bytes become U+FFFD) or \"base64\" (stdout_b64/stderr_b64)"},
     {NULL, 0, 0, 0, 0, NULL},
