@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "agent/log.h"
@@ -18,6 +19,9 @@
 #define GD_WRITE_CHUNK 32768
 /* Reads per readable event before yielding to the rest of the loop. */
 #define GD_READS_PER_EVENT 16
+/* Queued lines gathered into one write: a burst of small replies costs one
+ * system call per GD_WRITE_CHUNK bytes, not one per line. */
+#define GD_WRITE_IOV 256
 
 typedef struct conn_poll_s {
     uv_poll_t handle;
@@ -48,8 +52,7 @@ int gd_channel_parse_spec(const char *spec, gd_endpoint_kind_t *kind, char *path
     }
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         size_t n = strlen(kinds[i].prefix);
-        if (strncmp(spec, kinds[i].prefix, n) != 0)
-            continue;
+        if (strncmp(spec, kinds[i].prefix, n) != 0) continue;
         const char *arg = spec + n;
         *kind = kinds[i].kind;
         if (*arg == '\0') {
@@ -89,8 +92,7 @@ static void on_handle_closed(uv_handle_t *h)
     if (h->type == UV_POLL && h != (uv_handle_t *)&ch->listen_poll &&
         h != (uv_handle_t *)&ch->out_poll)
         free(h); /* a conn_poll_t: handle is its first member */
-    if (--ch->pending_closes == 0 && ch->closing && ch->close_cb)
-        ch->close_cb(ch);
+    if (--ch->pending_closes == 0 && ch->closing && ch->close_cb) ch->close_cb(ch);
 }
 
 static void close_handle(gd_channel_t *ch, uv_handle_t *h)
@@ -112,12 +114,10 @@ static void on_poll_timer(uv_timer_t *t)
 
 static void schedule_poll(gd_channel_t *ch)
 {
-    if (ch->closing)
-        return;
+    if (ch->closing) return;
     uv_timer_start(&ch->poll_timer, on_poll_timer, ch->poll_delay_ms, 0);
     ch->poll_delay_ms *= 2;
-    if (ch->poll_delay_ms > ch->poll_max_ms)
-        ch->poll_delay_ms = ch->poll_max_ms;
+    if (ch->poll_delay_ms > ch->poll_max_ms) ch->poll_delay_ms = ch->poll_max_ms;
 }
 
 static void reset_backoff(gd_channel_t *ch)
@@ -130,8 +130,7 @@ void gd_channel_set_poll(gd_channel_t *ch, uint64_t poll_ms, uint64_t poll_max_m
     ch->poll_min_ms = poll_ms;
     ch->poll_max_ms = poll_max_ms < poll_ms ? poll_ms : poll_max_ms;
     reset_backoff(ch);
-    if (uv_is_active((uv_handle_t *)&ch->poll_timer))
-        schedule_poll(ch);
+    if (uv_is_active((uv_handle_t *)&ch->poll_timer)) schedule_poll(ch);
 }
 
 /* ---- attach and detach ---- */
@@ -159,8 +158,7 @@ static void attach(gd_channel_t *ch)
     }
     cp->ch = ch;
     cp->handle.data = cp;
-    if (ch->kind != GD_EP_STDIO)
-        ch->out_fd = ch->fd; /* the endpoint may have opened just now */
+    if (ch->kind != GD_EP_STDIO) ch->out_fd = ch->fd; /* the endpoint may have opened just now */
     uv_timer_stop(&ch->poll_timer);
     if (ch->kind == GD_EP_VIRTIO_SERIAL)
         gd_ep_set_async(ch->fd, 0); /* attached: reads are event-driven */
@@ -175,8 +173,7 @@ static void attach(gd_channel_t *ch)
     ch->conn = cp;
     gd_info("channel: host attached");
     update_poll(ch);
-    if (ch->cbs->on_attach)
-        ch->cbs->on_attach(ch->ctx, ch->gen);
+    if (ch->cbs->on_attach) ch->cbs->on_attach(ch->ctx, ch->gen);
     flush(ch);
 }
 
@@ -188,8 +185,7 @@ static conn_poll_t *conn_poll_of(gd_channel_t *ch)
 static void stop_conn_poll(gd_channel_t *ch)
 {
     conn_poll_t *cp = conn_poll_of(ch);
-    if (!cp)
-        return;
+    if (!cp) return;
     ch->conn_poll_active = 0;
     uv_poll_stop(&cp->handle);
     close_handle(ch, (uv_handle_t *)&cp->handle);
@@ -208,23 +204,19 @@ static void detach(gd_channel_t *ch, int lost_endpoint, const char *why)
     gd_framer_reset(&ch->framer);
     size_t dropped = gd_outq_clear(&ch->outq);
     if (was_attached)
-        gd_info("channel: host detached (%s)%s", why,
-                dropped ? "; unsent lines discarded" : "");
+        gd_info("channel: host detached (%s)%s", why, dropped ? "; unsent lines discarded" : "");
     int drop_fd = lost_endpoint || ch->kind != GD_EP_VIRTIO_SERIAL;
     if (drop_fd && ch->fd >= 0 && ch->kind != GD_EP_STDIO) {
         close(ch->fd);
         ch->fd = -1;
     }
     run_flush_waiters(ch);
-    if (was_attached && ch->cbs->on_detach)
-        ch->cbs->on_detach(ch->ctx, ch->gen);
-    if (ch->closing)
-        return;
+    if (was_attached && ch->cbs->on_detach) ch->cbs->on_detach(ch->ctx, ch->gen);
+    if (ch->closing) return;
     reset_backoff(ch);
     switch (ch->kind) {
     case GD_EP_VIRTIO_SERIAL:
-        if (ch->fd >= 0)
-            gd_ep_set_async(ch->fd, 1);
+        if (ch->fd >= 0) gd_ep_set_async(ch->fd, 1);
         check_endpoint(ch); /* the host may already be back */
         break;
     case GD_EP_UNIX_CONNECT:
@@ -256,22 +248,19 @@ static void watch_dev_dir(gd_channel_t *ch)
         uv_fs_event_stop(&ch->dev_watch);
         ch->dev_watch_active = 0;
     }
-    if (uv_fs_event_start(&ch->dev_watch, on_dev_event, target, 0) == 0)
-        ch->dev_watch_active = 1;
+    if (uv_fs_event_start(&ch->dev_watch, on_dev_event, target, 0) == 0) ch->dev_watch_active = 1;
 }
 
 static void on_dev_event(uv_fs_event_t *h, const char *filename, int events, int status)
 {
     gd_channel_t *ch = h->data;
-    if (!ch->attached && !ch->closing)
-        check_endpoint(ch);
+    if (!ch->attached && !ch->closing) check_endpoint(ch);
 }
 
 static void on_sigio(uv_signal_t *h, int signum)
 {
     gd_channel_t *ch = h->data;
-    if (!ch->attached && !ch->closing)
-        check_endpoint(ch);
+    if (!ch->attached && !ch->closing) check_endpoint(ch);
 }
 
 /* Whether the open fd is still the port at path (unplug and re-plug make a
@@ -347,8 +336,7 @@ static void check_connect(gd_channel_t *ch)
 
 static void check_endpoint(gd_channel_t *ch)
 {
-    if (ch->closing || ch->attached)
-        return;
+    if (ch->closing || ch->attached) return;
     if (ch->kind == GD_EP_VIRTIO_SERIAL) {
         check_virtio(ch);
     } else if (ch->kind == GD_EP_UNIX_CONNECT) {
@@ -379,15 +367,13 @@ static void on_framed_line(void *ctx, char *line, size_t len)
 {
     gd_channel_t *ch = ctx;
     ch->lines_in++;
-    if (ch->cbs->on_line)
-        ch->cbs->on_line(ch->ctx, ch->gen, line, len);
+    if (ch->cbs->on_line) ch->cbs->on_line(ch->ctx, ch->gen, line, len);
 }
 
 static void on_framed_too_large(void *ctx)
 {
     gd_channel_t *ch = ctx;
-    if (ch->cbs->on_too_large)
-        ch->cbs->on_too_large(ch->ctx, ch->gen);
+    if (ch->cbs->on_too_large) ch->cbs->on_too_large(ch->ctx, ch->gen);
 }
 
 static void read_available(gd_channel_t *ch)
@@ -402,18 +388,22 @@ static void read_available(gd_channel_t *ch)
             gd_framer_feed(&ch->framer, ch->rbuf, (size_t)n);
             ch->batching = 0;
             /* A handler may have ended this connection. */
-            if (!ch->attached || ch->gen != gen || gd_outq_over_limit(&ch->outq))
-                return;
+            if (!ch->attached || ch->gen != gen) return;
+            /* This chunk's replies go out before the next chunk is read, so
+             * the queue holds one chunk's worth, not GD_READS_PER_EVENT. */
+            flush(ch);
+            if (!ch->attached || ch->gen != gen || gd_outq_over_limit(&ch->outq)) return;
+            /* A short read took all there was: the (level-triggered) poll
+             * reports the next bytes, and reading on would cost an EAGAIN. */
+            if ((size_t)n < sizeof(ch->rbuf)) return;
             continue;
         }
         if (n == 0) {
             detach(ch, 0, "end of stream");
             return;
         }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return;
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
         char why[128];
         snprintf(why, sizeof(why), "read: %s", strerror(errno));
         detach(ch, 1, why);
@@ -425,17 +415,14 @@ static void on_conn_poll(uv_poll_t *h, int status, int events)
 {
     conn_poll_t *cp = h->data;
     gd_channel_t *ch = cp->ch;
-    if (!ch->attached || conn_poll_of(ch) != cp)
-        return;
+    if (!ch->attached || conn_poll_of(ch) != cp) return;
     if (status < 0) {
         detach(ch, 1, uv_strerror(status));
         return;
     }
     uint64_t gen = ch->gen;
-    if (events & UV_READABLE)
-        read_available(ch);
-    if (ch->attached && ch->gen == gen)
-        flush(ch);
+    if (events & UV_READABLE) read_available(ch);
+    if (ch->attached && ch->gen == gen) flush(ch);
 }
 
 static void on_out_poll(uv_poll_t *h, int status, int events)
@@ -453,16 +440,13 @@ static void on_out_poll(uv_poll_t *h, int status, int events)
 static void update_poll(gd_channel_t *ch)
 {
     conn_poll_t *cp = conn_poll_of(ch);
-    if (!cp)
-        return;
+    if (!cp) return;
     int pending = !gd_outq_empty(&ch->outq);
     unsigned want = 0;
     /* Responses are never dropped, so a host that sends but does not read
      * is slowed down instead: stop reading until its replies drain. */
-    if (!gd_outq_over_limit(&ch->outq))
-        want |= UV_READABLE;
-    if (pending && ch->out_fd == ch->fd)
-        want |= UV_WRITABLE;
+    if (!gd_outq_over_limit(&ch->outq)) want |= UV_READABLE;
+    if (pending && ch->out_fd == ch->fd) want |= UV_WRITABLE;
     if (want != ch->conn_events) {
         ch->conn_events = want;
         if (want)
@@ -483,29 +467,46 @@ static void update_poll(gd_channel_t *ch)
 
 static void flush(gd_channel_t *ch)
 {
-    if (!ch->attached || ch->out_fd < 0)
-        return;
-    const char *data;
-    size_t len;
-    while ((len = gd_outq_peek(&ch->outq, &data)) > 0) {
-        ssize_t n = write(ch->out_fd, data, len > GD_WRITE_CHUNK ? GD_WRITE_CHUNK : len);
+    if (!ch->attached || ch->out_fd < 0) return;
+    struct iovec iov[GD_WRITE_IOV];
+    for (;;) {
+        /* Gathers queued lines, the head's unwritten rest first, up to
+         * GD_WRITE_CHUNK bytes (a virtio port's limit per write). */
+        int cnt = 0;
+        size_t total = 0;
+        size_t off = ch->outq.head_off;
+        for (const gd_outq_item_t *it = ch->outq.head;
+             it && cnt < GD_WRITE_IOV && total < GD_WRITE_CHUNK; it = it->next, off = 0) {
+            size_t len = it->len - off;
+            if (len > GD_WRITE_CHUNK - total) len = GD_WRITE_CHUNK - total;
+            iov[cnt].iov_base = (char *)it->data + off;
+            iov[cnt].iov_len = len;
+            cnt++;
+            total += len;
+        }
+        if (cnt == 0) break;
+        ssize_t n = cnt == 1 ? write(ch->out_fd, iov[0].iov_base, iov[0].iov_len)
+                             : writev(ch->out_fd, iov, cnt);
         if (n > 0) {
-            gd_outq_advance(&ch->outq, (size_t)n);
             ch->bytes_out += (uint64_t)n;
+            for (size_t left = (size_t)n; left > 0;) {
+                const char *data;
+                size_t len = gd_outq_peek(&ch->outq, &data);
+                size_t done = len < left ? len : left;
+                gd_outq_advance(&ch->outq, done);
+                left -= done;
+            }
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
         char why[128];
         snprintf(why, sizeof(why), "write: %s", n < 0 ? strerror(errno) : "no progress");
         detach(ch, ch->kind != GD_EP_VIRTIO_SERIAL, why);
         return;
     }
     update_poll(ch);
-    if (gd_outq_empty(&ch->outq))
-        run_flush_waiters(ch);
+    if (gd_outq_empty(&ch->outq)) run_flush_waiters(ch);
 }
 
 void gd_channel_send_reply(gd_channel_t *ch, uint64_t gen, const char *line, size_t len)
@@ -519,19 +520,15 @@ void gd_channel_send_reply(gd_channel_t *ch, uint64_t gen, const char *line, siz
         return;
     }
     ch->lines_out++;
-    if (!ch->batching)
-        flush(ch);
+    if (!ch->batching) flush(ch);
 }
 
 void gd_channel_send_event(gd_channel_t *ch, gd_event_t *ev)
 {
-    if (!ch->attached || ch->closing)
-        return;
-    if (gd_outq_push_event(&ch->outq, ev) != 0)
-        return;
+    if (!ch->attached || ch->closing) return;
+    if (gd_outq_push_event(&ch->outq, ev) != 0) return;
     ch->lines_out++;
-    if (!ch->batching)
-        flush(ch);
+    if (!ch->batching) flush(ch);
 }
 
 int gd_channel_after_flush(gd_channel_t *ch, void (*cb)(void *arg), void *arg)
@@ -541,8 +538,7 @@ int gd_channel_after_flush(gd_channel_t *ch, void (*cb)(void *arg), void *arg)
         return 0;
     }
     gd_flush_waiter_t *w = malloc(sizeof(*w));
-    if (!w)
-        return -ENOMEM;
+    if (!w) return -ENOMEM;
     w->cb = cb;
     w->arg = arg;
     w->next = ch->flush_waiters;
@@ -557,10 +553,9 @@ int gd_channel_init(gd_channel_t *ch, uv_loop_t *loop, const char *spec, size_t 
                     const gd_channel_cbs_t *cbs, void *ctx, char *err, size_t errlen)
 {
     memset(ch, 0, sizeof(*ch));
-    int r = gd_channel_parse_spec(spec, &ch->kind, ch->path, sizeof(ch->path), &ch->vsock_port,
-                                  err, errlen);
-    if (r < 0)
-        return r;
+    int r = gd_channel_parse_spec(spec, &ch->kind, ch->path, sizeof(ch->path), &ch->vsock_port, err,
+                                  errlen);
+    if (r < 0) return r;
     ch->loop = loop;
     ch->cbs = cbs;
     ch->ctx = ctx;
@@ -624,15 +619,13 @@ int gd_channel_start(gd_channel_t *ch, char *err, size_t errlen)
 
 void gd_channel_close(gd_channel_t *ch, void (*cb)(gd_channel_t *ch))
 {
-    if (ch->closing)
-        return;
+    if (ch->closing) return;
     flush(ch); /* what the host can take now; never wait for it */
     ch->closing = 1;
     ch->close_cb = cb;
     ch->pending_closes++; /* held until every close below is issued */
     detach(ch, 1, "agent stopping");
-    if (ch->fd >= 0 && ch->kind != GD_EP_STDIO)
-        close(ch->fd);
+    if (ch->fd >= 0 && ch->kind != GD_EP_STDIO) close(ch->fd);
     ch->fd = -1;
     close_handle(ch, (uv_handle_t *)&ch->poll_timer);
     close_handle(ch, (uv_handle_t *)&ch->sigio);
@@ -643,11 +636,9 @@ void gd_channel_close(gd_channel_t *ch, void (*cb)(gd_channel_t *ch))
         close_handle(ch, (uv_handle_t *)&ch->listen_poll);
         close(ch->listen_fd);
         ch->listen_fd = -1;
-        if (ch->kind == GD_EP_UNIX_LISTEN)
-            unlink(ch->path);
+        if (ch->kind == GD_EP_UNIX_LISTEN) unlink(ch->path);
     }
-    if (--ch->pending_closes == 0 && cb)
-        cb(ch);
+    if (--ch->pending_closes == 0 && cb) cb(ch);
 }
 
 void gd_channel_free(gd_channel_t *ch)
