@@ -16,6 +16,7 @@
 #include "collectors/metrics.h"
 #include "commands/dispatch.h"
 #include "commands/info.h"
+#include "commands/qga.h"
 #include "commands/table.h"
 #include "transport/channel.h"
 
@@ -60,7 +61,9 @@ static void publish_hello(gd_agent_t *a)
 
 static void on_host_attach(void *ctx, uint64_t gen)
 {
-    publish_hello(ctx);
+    gd_agent_t *a = ctx;
+    if (gd_qga_events_wanted(a->qga, gen)) /* qemu-ga hosts get no events */
+        publish_hello(ctx);
 }
 
 static void on_host_line(void *ctx, uint64_t gen, char *line, size_t len)
@@ -81,17 +84,37 @@ static const gd_channel_cbs_t channel_cbs = {
     .on_too_large = on_host_too_large,
 };
 
+/* ---- qemu-ga's dialect (commands/qga.h): unless channel.dialect is
+ * guestd, the main channel's bytes go through the dialect's framing, and
+ * replies of the second channel or made for qemu-ga requests are its to
+ * route ---- */
+
+static void on_host_data(void *ctx, uint64_t gen, char *data, size_t len)
+{
+    gd_agent_t *a = ctx;
+    gd_qga_feed_main(a->qga, gen, data, len);
+}
+
+static const gd_channel_cbs_t channel_cbs_dialects = {
+    .on_attach = on_host_attach,
+    .on_data = on_host_data,
+};
+
 static void send_reply(void *ctx, uint64_t gen, const char *line, size_t len)
 {
     gd_agent_t *a = ctx;
+    if (gd_qga_route_reply(a->qga, gen, line, len))
+        return;
     gd_channel_send_reply(a->channel, gen, line, len);
 }
 
-/* Every event on the bus goes to the host while one is attached. */
+/* Every event on the bus goes to the host while one is attached (and
+ * speaks guestd's protocol). */
 static int deliver_to_channel(gd_bus_sub_t *sub, gd_event_t *ev)
 {
     gd_agent_t *a = sub->data;
-    gd_channel_send_event(a->channel, ev);
+    if (gd_qga_events_wanted(a->qga, a->channel->gen))
+        gd_channel_send_event(a->channel, ev);
     return 0;
 }
 
@@ -174,10 +197,16 @@ int gd_agent_init(gd_agent_t *a, uv_loop_t *loop, const gd_config_t *cfg, char *
                           (unsigned)cfg->commands.max_concurrent);
     r = gd_channel_init(a->channel, loop, cfg->channel.spec, (size_t)cfg->channel.max_message_bytes,
                         (size_t)cfg->channel.out_queue_bytes, (uint64_t)cfg->channel.poll_ms,
-                        (uint64_t)cfg->channel.poll_max_ms, &channel_cbs, a, err, errlen);
+                        (uint64_t)cfg->channel.poll_max_ms,
+                        cfg->channel.dialect == 1 /* guestd */ ? &channel_cbs
+                                                               : &channel_cbs_dialects,
+                        a, err, errlen);
     if (r < 0)
         return r;
     a->channel_initialised = 1;
+    r = gd_qga_new(&a->qga, a, err, errlen); /* qemu-ga's dialect, second channel */
+    if (r < 0)
+        return r;
     r = gd_bus_subscribe(&a->bus, &a->channel_sub, "channel", GD_CHANNEL_SUB_QUEUE,
                          deliver_to_channel, a);
     if (r < 0) {
@@ -200,7 +229,10 @@ int gd_agent_init(gd_agent_t *a, uv_loop_t *loop, const gd_config_t *cfg, char *
     uv_signal_init(loop, &a->sig_hup);
     a->sig_term.data = a->sig_int.data = a->sig_hup.data = a;
     a->handles_initialised = 1;
-    gd_health_init(a);
+    /* Health: its checks, and the metrics log it owns and watches. */
+    r = gd_health_init(a, err, errlen);
+    if (r < 0)
+        return r;
     return 0;
 }
 
@@ -212,6 +244,8 @@ int gd_agent_start(gd_agent_t *a)
     uv_signal_start(&a->sig_hup, on_hup, SIGHUP);
     start_timers(a);
     int r = gd_channel_start(a->channel, err, sizeof(err));
+    if (r == 0)
+        r = gd_qga_start(a->qga, err, sizeof(err));
     if (r < 0) {
         gd_error("%s", err);
         a->exit_code = 1;
@@ -241,6 +275,7 @@ void gd_agent_stop(gd_agent_t *a)
     gd_health_stopping(a);
     gd_dispatch_close(a->dispatch);
     gd_commands_shutdown(a);
+    gd_qga_stop(a->qga);
     if (a->handles_initialised) {
         uv_close((uv_handle_t *)&a->metrics_timer, on_closed);
         uv_close((uv_handle_t *)&a->health_timer, on_closed);
@@ -268,6 +303,8 @@ void gd_agent_free(gd_agent_t *a)
             gd_channel_free(a->channel);
         free(a->channel);
     }
+    gd_qga_free(a->qga);
+    a->qga = NULL;
     if (a->dispatch) {
         gd_dispatch_free(a->dispatch);
         free(a->dispatch);

@@ -18,6 +18,7 @@ struct gd_channel_s;
 struct gd_dispatch_s;
 struct gd_metrics_s;
 struct gd_history_s;
+struct gd_qga_s;
 
 typedef struct gd_agent_s {
     uv_loop_t *loop;
@@ -38,6 +39,7 @@ typedef struct gd_agent_s {
     struct gd_dispatch_s *dispatch;
     struct gd_metrics_s *metrics;
     struct gd_history_s *history;
+    struct gd_qga_s *qga; /* qemu-ga's dialect and its second channel */
     gd_bus_sub_t channel_sub; /* events to the host */
 
     int64_t started_at_ms;

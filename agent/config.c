@@ -45,6 +45,8 @@
 /* Same order as gd_log_level_t and gd_fsync_mode_t: the value is the index. */
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const fsync_modes[] = {"never", "rotate", "always", NULL};
+/* Same order as gd_dialect_t (transport/qga_link.h). */
+static const char *const dialects[] = {"auto", "guestd", "qemu-ga", NULL};
 
 const gd_cfg_key_t gd_config_keys[] = {
     ENUM_KEY(agent, log_level, "info", log_levels, RUNTIME, "Least severe messages logged"),
@@ -63,6 +65,15 @@ const gd_cfg_key_t gd_config_keys[] = {
             "Longest message accepted from the host"),
     INT_KEY(channel, out_queue_bytes, "4194304", 65536, 1073741824, RESTART,
             "Bytes queued for the host before messages are dropped"),
+    /* qemu-ga's protocol beside guestd's (commands/qga.h, docs/qemu-ga.md) */
+    ENUM_KEY(channel, dialect, "auto", dialects, RESTART,
+             "Protocol of channel.spec: guestd, qemu-ga, or auto (each connection's first "
+             "message decides)"),
+    STR_KEY(channel, qga_spec, "", 0, RESTART,
+            "A second channel, e.g. virtio-serial:/dev/virtio-ports/org.qemu.guest_agent.0; "
+            "empty for none"),
+    ENUM_KEY(channel, qga_dialect, "qemu-ga", dialects, RESTART,
+             "Protocol of channel.qga_spec: qemu-ga, guestd or auto"),
 
     INT_KEY(metrics, interval_ms, "30000", 100, 86400000, RUNTIME, "Time between metric samples"),
     STR_KEY(metrics, collectors, "all", 0, RESTART, "Comma-separated collector names, or all"),
@@ -103,6 +114,8 @@ const gd_cfg_key_t gd_config_keys[] = {
             "Command run for poweroff, split on spaces"),
     STR_KEY(commands, reboot_argv, "systemctl reboot", 1, RESTART,
             "Command run for reboot, split on spaces"),
+    INT_KEY(commands, fsfreeze_timeout_ms, "300000", 1000, 86400000, RUNTIME,
+            "Filesystems frozen by guest-fsfreeze-freeze are thawed after this"),
 
     {.name = NULL},
 };

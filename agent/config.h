@@ -30,6 +30,10 @@ typedef struct gd_config_s {
         int64_t poll_max_ms;
         int64_t max_message_bytes;
         int64_t out_queue_bytes;
+        /* qemu-ga's protocol (commands/qga.h): gd_dialect_t values */
+        int64_t dialect;
+        char qga_spec[GD_CFG_STR_MAX]; /* a second channel; "" for none */
+        int64_t qga_dialect;
     } channel;
     struct {
         int64_t interval_ms;
@@ -58,6 +62,7 @@ typedef struct gd_config_s {
         int64_t file_max_bytes;
         char poweroff_argv[GD_CFG_STR_MAX]; /* split on spaces */
         char reboot_argv[GD_CFG_STR_MAX];
+        int64_t fsfreeze_timeout_ms; /* guest-fsfreeze-freeze thaws by itself after it */
     } commands;
 } gd_config_t;
 

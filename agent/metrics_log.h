@@ -39,18 +39,18 @@ typedef struct gd_metrics_log_opts_s {
 /* Figures for health, tests and the log lines the agent writes. */
 typedef struct gd_metrics_log_stats_s {
     const char *path;
-    int error;             /* errno of the latest failure, 0 once a line went out */
-    char error_what[16];   /* "open", "write", "rotate" */
+    int error;           /* errno of the latest failure, 0 once a line went out */
+    char error_what[16]; /* "open", "write", "rotate" */
     uint64_t lines_written;
     uint64_t bytes_written;
     uint64_t lines_lost;    /* the file could not take them */
     uint64_t lines_dropped; /* the queue was full (disk too slow) */
     uint64_t rotations;
     uint64_t fsyncs;
-    uint64_t cut_bytes;     /* partial last lines cut when opening */
-    int64_t free_bytes;     /* on the log's filesystem after the last job; -1 unknown */
-    size_t queued;          /* lines waiting now */
-    int busy;               /* a job is running in the pool */
+    uint64_t cut_bytes; /* partial last lines cut when opening */
+    int64_t free_bytes; /* on the log's filesystem after the last job; -1 unknown */
+    size_t queued;      /* lines waiting now */
+    int busy;           /* a job is running in the pool */
 } gd_metrics_log_stats_t;
 
 /* Subscribes to bus. With metrics.log_path "none" there is no log: returns 0

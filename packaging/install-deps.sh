@@ -10,6 +10,7 @@ packages=(
   qemu-system-x86 busybox-static cpio kmod
   valgrind clang libclang-rt-14-dev
   qemu-guest-agent prometheus-node-exporter
+  librsvg2-bin
 )
 
 missing=()

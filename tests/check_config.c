@@ -128,6 +128,7 @@ START_TEST(table_lists_every_key_in_dump_order)
     ck_assert_str_eq(all, "agent.log_level,agent.proc_root,agent.sys_root,agent.state_dir,"
                           "channel.spec,channel.poll_ms,channel.poll_max_ms,"
                           "channel.max_message_bytes,channel.out_queue_bytes,"
+                          "channel.dialect,channel.qga_spec,channel.qga_dialect,"
                           "metrics.interval_ms,metrics.collectors,metrics.top_processes,"
                           "metrics.history,metrics.log_path,metrics.log_max_bytes,"
                           "metrics.log_keep,metrics.log_fsync,"
@@ -137,7 +138,7 @@ START_TEST(table_lists_every_key_in_dump_order)
                           "commands.exec_timeout_ms,commands.exec_max_timeout_ms,"
                           "commands.exec_kill_grace_ms,commands.exec_max_output_bytes,"
                           "commands.file_max_bytes,commands.poweroff_argv,"
-                          "commands.reboot_argv");
+                          "commands.reboot_argv,commands.fsfreeze_timeout_ms");
     ck_assert_str_eq(runtime, "agent.log_level,channel.poll_ms,channel.poll_max_ms,"
                               "metrics.interval_ms,metrics.top_processes,metrics.log_fsync,"
                               "health.interval_ms,health.max_rss_bytes,health.min_free_bytes,"
@@ -145,7 +146,7 @@ START_TEST(table_lists_every_key_in_dump_order)
                               "commands.allow,commands.deny,commands.max_concurrent,"
                               "commands.exec_timeout_ms,commands.exec_max_timeout_ms,"
                               "commands.exec_kill_grace_ms,commands.exec_max_output_bytes,"
-                              "commands.file_max_bytes");
+                              "commands.file_max_bytes,commands.fsfreeze_timeout_ms");
 }
 END_TEST
 
@@ -782,8 +783,8 @@ START_TEST(dump_writes_a_comment_and_a_line_per_key)
             keys++;
     }
     ck_assert_int_eq(sections, 5);
-    ck_assert_int_eq(keys, 31);
-    ck_assert_int_eq(comments, 31 + 2);
+    ck_assert_int_eq(keys, 35);
+    ck_assert_int_eq(comments, 35 + 2);
     free(text);
 }
 END_TEST

@@ -385,7 +385,10 @@ static void read_available(gd_channel_t *ch)
             ch->bytes_in += (uint64_t)n;
             ch->last_rx_ms = gd_now_ms();
             ch->batching = 1;
-            gd_framer_feed(&ch->framer, ch->rbuf, (size_t)n);
+            if (ch->cbs->on_data) /* qemu-ga's framing, above the channel */
+                ch->cbs->on_data(ch->ctx, ch->gen, ch->rbuf, (size_t)n);
+            else
+                gd_framer_feed(&ch->framer, ch->rbuf, (size_t)n);
             ch->batching = 0;
             /* A handler may have ended this connection. */
             if (!ch->attached || ch->gen != gen) return;

@@ -27,6 +27,9 @@ typedef struct gd_channel_cbs_s {
     void (*on_detach)(void *ctx, uint64_t gen);
     void (*on_line)(void *ctx, uint64_t gen, char *line, size_t len);
     void (*on_too_large)(void *ctx, uint64_t gen);
+    /* qemu-ga's framing (commands/qga.h): when set, the raw bytes read go
+     * here instead of to the line framer, and on_line is not called. */
+    void (*on_data)(void *ctx, uint64_t gen, char *data, size_t len);
 } gd_channel_cbs_t;
 
 typedef struct gd_flush_waiter_s {

@@ -39,11 +39,10 @@ static inline uint16_t fuzz_u16(fuzz_in_t *in)
     return (uint16_t)(hi << 8 | fuzz_u8(in));
 }
 
-/* The bytes up to the next occurrence of sep (or all that is left); the
- * separator is consumed. */
-static inline fuzz_in_t fuzz_until(fuzz_in_t *in, const char *sep)
+/* The bytes up to the next occurrence of sep (seplen > 0 bytes, NULs
+ * allowed), or all that is left; the separator is consumed. */
+static inline fuzz_in_t fuzz_until(fuzz_in_t *in, const char *sep, size_t seplen)
 {
-    size_t seplen = strlen(sep);
     fuzz_in_t part = *in;
     const uint8_t *hit = in->n >= seplen ? memmem(in->p, in->n, sep, seplen) : NULL;
     if (!hit) {

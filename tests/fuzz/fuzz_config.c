@@ -98,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     } else {
         while (in.n > 0) {
-            fuzz_in_t part = fuzz_until(&in, "\0");
+            fuzz_in_t part = fuzz_until(&in, "", 1);
             char *assignment = fuzz_strndup(part.p, part.n);
             before = cfg;
             if (gd_config_set_dotted(&cfg, assignment, err, errlen) != 0)

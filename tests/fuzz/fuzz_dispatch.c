@@ -160,7 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     n_replies = 0;
 
     while (in.n > 0 && n_lines < MAX_LINES) {
-        fuzz_in_t part = fuzz_until(&in, "\n");
+        fuzz_in_t part = fuzz_until(&in, "\n", 1);
         if (part.n == 0) continue; /* the framer skips empty lines */
         /* As the framer hands it over: exact length, NUL after it. */
         lines[n_lines] = fuzz_strndup(part.p, part.n);

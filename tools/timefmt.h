@@ -1,0 +1,19 @@
+/* Times for guestctl: ISO 8601 and relative ("10m", "2h", "3d") times in,
+ * UTC ISO 8601 out; everything in Unix milliseconds, as the agent's `ts`. */
+#ifndef GUESTD_TIMEFMT_H
+#define GUESTD_TIMEFMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* "2025-06-01", "2025-06-01T12:00", "2025-06-01T12:00:05.250Z",
+ * "2025-06-01 12:00:05+02:00" (no zone means UTC), or a relative time before
+ * now_ms: a number and a unit, s, m, h or d ("90s", "10m", "2h", "3d").
+ * 0, or -1 when text is neither. */
+int gd_time_parse(const char *text, int64_t now_ms, int64_t *out_ms);
+/* "2025-06-01T12:00:05Z", or with millis "2025-06-01T12:00:05.250Z". */
+void gd_time_format(int64_t ms, int with_millis, char *buf, size_t len);
+/* Days since 1970-01-01 of a proleptic Gregorian date (no time zone). */
+int64_t gd_days_from_civil(int64_t y, unsigned m, unsigned d);
+
+#endif
