@@ -91,7 +91,7 @@ const gd_cfg_key_t gd_config_keys[] = {
     INT_KEY(health, max_rss_bytes, "67108864", 1048576, INT64_C(17179869184), RUNTIME,
             "Agent resident memory above which health is reported bad"),
     INT_KEY(health, min_free_bytes, "67108864", 0, INT64_C(1099511627776), RUNTIME,
-            "Guest available memory below which health is reported bad"),
+            "Free space on the metrics log's filesystem below which health is degraded"),
     INT_KEY(health, max_loop_lag_ms, "500", 1, 600000, RUNTIME,
             "Event-loop lag above which health is reported bad"),
 

@@ -1,4 +1,5 @@
-/* The processes: totals and the busiest processes, from /proc/<pid>/stat. */
+/* The processes: totals and the busiest processes, from the kernel's
+ * per-process CPU clocks and /proc/<pid>/stat. */
 #ifndef GUESTD_COLLECTOR_PROCESSES_H
 #define GUESTD_COLLECTOR_PROCESSES_H
 

@@ -234,7 +234,8 @@ static void do_replace(file_job_t *j)
     if (fd < 0) {
         int err = errno;
         j->code = err == ENOENT ? "not_found" : "failed";
-        snprintf(j->message, sizeof(j->message), "create a temporary file in %s: %s", dir,
+        /* The directory name is cut to fit the message; the errno text is kept. */
+        snprintf(j->message, sizeof(j->message), "create a temporary file in %.400s: %s", dir,
                  strerror(err));
         return;
     }

@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "collectors/procfs.h"
 #include "agent/log.h"
+#include "collectors/procfs.h"
 #include "commands/dispatch.h"
 #include "commands/qga_internal.h"
 #include "transport/channel.h"
@@ -509,14 +509,7 @@ static void on_port_data(void *ctx, uint64_t gen, char *data, size_t len)
     feed(&q->conns[1], gen, data, len);
 }
 
-static void on_port_attach(void *ctx, uint64_t gen)
-{
-    (void)ctx;
-    (void)gen;
-}
-
 static const gd_channel_cbs_t port_cbs = {
-    .on_attach = on_port_attach,
     .on_data = on_port_data,
 };
 

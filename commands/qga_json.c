@@ -52,7 +52,7 @@ static int next_number(numtok_t *t, const char **start, size_t *n)
     return 0;
 }
 
-/* Gives every integer literal its text, walking the tree in document order
+/* Gives every number literal its text, walking the tree in document order
  * alongside the literals (cJSON keeps members and elements in order). */
 static int attach_literals(cJSON *item, numtok_t *t)
 {
@@ -60,13 +60,13 @@ static int attach_literals(cJSON *item, numtok_t *t)
         const char *s;
         size_t n;
         if (!next_number(t, &s, &n)) return -EINVAL;
-        if (strcspn(s, ".eE") >= n) {
-            char *copy = malloc(n + 1);
-            if (!copy) return -ENOMEM;
-            memcpy(copy, s, n);
-            copy[n] = '\0';
-            item->valuestring = copy;
-        }
+        /* Every literal keeps its text: an integer's is exact, and a
+         * fraction's says it is not an integer (1.0 is not). */
+        char *copy = malloc(n + 1);
+        if (!copy) return -ENOMEM;
+        memcpy(copy, s, n);
+        copy[n] = '\0';
+        item->valuestring = copy;
         return 0;
     }
     for (cJSON *c = item->child; c; c = c->next) {

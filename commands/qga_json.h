@@ -16,7 +16,7 @@
 #include "agent/buf.h"
 
 /* Parses the whole of text[0..len) (whitespace around the value allowed).
- * Every integer literal keeps its text. NULL on error, with qemu-ga's kind
+ * Every number literal keeps its text. NULL on error, with qemu-ga's kind
  * of message in err ("JSON parse error, duplicate key"). */
 cJSON *gd_qga_json_parse(const char *text, size_t len, char *err, size_t errlen);
 

@@ -212,7 +212,8 @@ static void ssh_work(uv_work_t *w)
     switch (j->op) {
     case SSH_GET:
         if (rc < 0) {
-            snprintf(j->error, sizeof(j->error), "failed to read '%.400s': %s", path, strerror(-rc));
+            snprintf(j->error, sizeof(j->error), "failed to read '%.400s': %s", path,
+                     strerror(-rc));
             return;
         }
         j->result = cJSON_CreateObject();
@@ -225,8 +226,8 @@ static void ssh_work(uv_work_t *w)
             if (stat(dir, &st) != 0) {
                 if (mkdir(dir, 0700) != 0 || chown(dir, pw->pw_uid, pw->pw_gid) != 0 ||
                     chmod(dir, 0700) != 0) {
-                    snprintf(j->error, sizeof(j->error), "failed to create directory '%.400s': %s", dir,
-                             strerror(errno));
+                    snprintf(j->error, sizeof(j->error), "failed to create directory '%.400s': %s",
+                             dir, strerror(errno));
                     return;
                 }
             }
@@ -236,7 +237,8 @@ static void ssh_work(uv_work_t *w)
     case SSH_REMOVE:
         if (rc == -ENOENT) return; /* nothing to remove */
         if (rc < 0) {
-            snprintf(j->error, sizeof(j->error), "failed to read '%.400s': %s", path, strerror(-rc));
+            snprintf(j->error, sizeof(j->error), "failed to read '%.400s': %s", path,
+                     strerror(-rc));
             return;
         }
         gd_qga_authkeys_remove(j->text.data, j->keys, &j->next);

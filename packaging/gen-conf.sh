@@ -31,7 +31,8 @@ EOF
 
 ; ---------------------------------------------------------------------------
 ; A hardened profile: the host can watch this guest but not act in it.
-; No exec, no file writes, no process, service or power changes; ping, info,
+; No exec, no file writes, no process, service or power changes (and, in
+; the qemu-ga dialect, no clock, password, freeze or trim); ping, info,
 ; system.info, metrics, health, process.list, service.list/status,
 ; file.read/stat and config.get/set stay. To use it, uncomment the two lines
 ; below, and install the matching systemd sandbox:
@@ -40,7 +41,7 @@ EOF
 ;   systemctl daemon-reload && systemctl restart guestd
 ;
 ;[commands]
-;deny = exec*,file.write,process.kill,service.start,service.stop,service.restart,power.*
+;deny = exec*,file.write,process.kill,service.start,service.stop,service.restart,power.*,guest-set-time,guest-set-user-password,guest-fsfreeze-freeze*,guest-fstrim
 EOF
 } >"$tmp"
 

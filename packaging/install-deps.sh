@@ -11,6 +11,8 @@ packages=(
   valgrind clang libclang-rt-14-dev
   qemu-guest-agent prometheus-node-exporter
   librsvg2-bin
+  libvirt-daemon-driver-qemu libvirt-daemon libvirt-clients e2fsprogs
+  dpkg-dev debootstrap debian-archive-keyring lintian
 )
 
 missing=()

@@ -54,7 +54,11 @@ ar_extract() { # ar_extract DEB PREFIX OUTFILE: the first member named PREFIX*
         data=$((off + 60))
         case "$name" in
         "$2"*)
-            tail -c +$((data + 1)) "$1" | head -c "$size" >"$3"
+            # tail's complaint when head stops reading is noise; the size
+            # check below catches a short read.
+            tail -c +$((data + 1)) "$1" 2>/dev/null | head -c "$size" >"$3"
+            [ "$(wc -c <"$3")" -eq "$size" ] ||
+                { echo "install.sh: $1: short member $name" >&2; exit 1; }
             echo "$name"
             return 0
             ;;
@@ -154,18 +158,18 @@ else
         fi
         rm -f "$root$p"
     done <"$work/files"
-    # The package's own directories, deepest first, when nothing else is in them.
-    sort -r "$work/dirs" | while IFS= read -r d; do
-        rmdir "$root/${d#./}" 2>/dev/null || true
-    done
     run_script postrm remove
     if [ "$purge" -eq 1 ]; then
         run_script postrm purge
         if [ -n "$root" ]; then
             rm -rf "$root/var/lib/guestd" "$root/var/log/guestd"
             rm -f "$root/etc/guestd/guestd.conf.new"
-            rmdir "$root/etc/guestd" 2>/dev/null || true
         fi
     fi
+    # The package's own directories, deepest first, when nothing else is in
+    # them (dpkg does the same).
+    sort -r "$work/dirs" | while IFS= read -r d; do
+        rmdir "$root/${d#./}" 2>/dev/null || true
+    done
     echo "install.sh: done"
 fi

@@ -8,11 +8,15 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/config.h"
@@ -328,7 +332,8 @@ START_TEST(test_processes_top_by_cpu)
     long tck = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
     double k = 100.0 / (double)tck / 4.57;
     ASSERT_NUM(j, "processes.total", 3);
-    ASSERT_NUM(j, "processes.running", 1);
+    /* loadavg's runnable tasks, "2/109" (the stat files have one R). */
+    ASSERT_NUM(j, "processes.running", 2);
     ck_assert_int_eq(cJSON_GetArraySize(at(j, "processes.top")), 3);
     /* sh: utime+stime 26 -> 252 ticks; process_api 559 -> 562; bash 57 -> 59. */
     ASSERT_NUM(j, "processes.top.0.pid", 11788);
@@ -452,6 +457,165 @@ START_TEST(test_processes_listing_only_when_a_pid_was_allocated)
     j = sample(m, GD_METRICS_ALL);
     ASSERT_NUM(j, "processes.total", 3);
     ASSERT_NUM(j, "processes.top.0.pid", 12000);
+    cJSON_Delete(j);
+    gd_metrics_free(m);
+}
+END_TEST
+
+/* ---- processes on the agent's own /proc: CPU time from the kernel -------- */
+
+/* A tree whose "self" names this process is taken for the agent's own /proc:
+ * the CPU time of each process comes from its kernel CPU clock, and the stat
+ * files (here written by the test, with 0 ticks) give names, RSS and start
+ * times. The processes are real children, so their clocks are real. */
+static pid_t children[2];
+
+static void spawn_child(int i, int busy)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed test leaves nothing behind */
+        if (getppid() != parent) _exit(0);
+        time_t end = time(NULL) + 60;
+        while (busy && time(NULL) < end)
+            ;
+        if (!busy) pause();
+        _exit(0);
+    }
+    children[i] = pid;
+}
+
+static void own_tree_setup(void)
+{
+    tree_setup();
+    spawn_child(0, 1);
+    spawn_child(1, 0);
+    sh("rm -r %s/1 %s/1170 %s/11788 %s/self && ln -s %d %s/self", proc_dir, proc_dir, proc_dir,
+       proc_dir, (int)getpid(), proc_dir);
+    sh("mkdir %s/%d %s/%d", proc_dir, (int)children[0], proc_dir, (int)children[1]);
+}
+
+static void own_tree_teardown(void)
+{
+    for (int i = 0; i < 2; i++) {
+        kill(children[i], SIGKILL);
+        waitpid(children[i], NULL, 0);
+    }
+    tree_teardown();
+}
+
+static void write_stat(pid_t pid, const char *name, uint64_t start, uint64_t rss_pages)
+{
+    char rel[64], text[512];
+    snprintf(rel, sizeof(rel), "proc/%d/stat", (int)pid);
+    snprintf(text, sizeof(text),
+             "%d (%s) S 1 %d %d 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 %llu 1000 %llu "
+             "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n",
+             (int)pid, name, (int)pid, (int)pid, (unsigned long long)start,
+             (unsigned long long)rss_pages);
+    write_file(rel, text);
+}
+
+static void write_last_pid(pid_t pid)
+{
+    char text[64];
+    snprintf(text, sizeof(text), "0.00 0.00 0.00 1/50 %d\n", (int)pid);
+    write_file("proc/loadavg", text);
+}
+
+static uint64_t cpu_ns_of(pid_t pid)
+{
+    clockid_t id;
+    struct timespec ts;
+    ck_assert_int_eq(clock_getcpuclockid(pid, &id), 0);
+    ck_assert_int_eq(clock_gettime(id, &ts), 0);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+START_TEST(test_processes_cpu_from_the_kernel_clock)
+{
+    pid_t busy = children[0], idle = children[1];
+    long page = sysconf(_SC_PAGESIZE);
+    write_stat(busy, "busy", 5000, 50);
+    write_stat(idle, "idle", 5001, 10); /* less RSS: busy wins a tie at 0 */
+    write_last_pid(busy - 1);
+    uint64_t c0 = cpu_ns_of(busy);
+    gd_metrics_t *m = make("processes", 1);
+    uint64_t c0b = cpu_ns_of(busy);
+    sleep_ms(300);
+    fake_now += 1000000000ull; /* the interval is 1 s: cpu_pct = ns / 1e7 */
+    uint64_t c1 = cpu_ns_of(busy);
+    cJSON *j = sample(m, GD_METRICS_ALL);
+    uint64_t c1b = cpu_ns_of(busy);
+    ck_assert_msg(c1 > c0b, "the busy child did not run");
+    /* Its stat file says 0 ticks: the figure is its clock's, read between
+     * c0 and c0b at start and between c1 and c1b now. */
+    ASSERT_NUM(j, "processes.total", 2);
+    ASSERT_NUM(j, "processes.running", 1);
+    ASSERT_NUM(j, "processes.top.0.pid", busy);
+    double pct = num(j, "processes.top.0.cpu_pct");
+    ck_assert_msg(pct >= (double)(c1 - c0b) / 1e7 - 0.01 && pct <= (double)(c1b - c0) / 1e7 + 0.01,
+                  "cpu_pct %.2f, clock says %.2f..%.2f", pct, (double)(c1 - c0b) / 1e7,
+                  (double)(c1b - c0) / 1e7);
+    ck_assert_str_eq(str(j, "processes.top.0.name"), "busy");
+    ASSERT_NUM(j, "processes.top.0.rss_bytes", 50.0 * page);
+    cJSON_Delete(j);
+
+    /* What is reported is read again each cycle. */
+    write_stat(busy, "renamed", 5000, 70);
+    fake_now += 1000000000ull;
+    j = sample(m, GD_METRICS_ALL);
+    ck_assert_str_eq(str(j, "processes.top.0.name"), "renamed");
+    ASSERT_NUM(j, "processes.top.0.rss_bytes", 70.0 * page);
+    cJSON_Delete(j);
+
+    /* Its pid was allocated again (loadavg's last pid went past it) and the
+     * stat file shows a later start: another process, which started during
+     * the interval, so all its CPU time counts. */
+    write_stat(busy, "reused", 900000, 70);
+    write_last_pid(busy);
+    fake_now += 1000000000ull;
+    uint64_t c2 = cpu_ns_of(busy);
+    j = sample(m, GD_METRICS_ALL);
+    ck_assert_str_eq(str(j, "processes.top.0.name"), "reused");
+    ck_assert_msg(num(j, "processes.top.0.cpu_pct") >= (double)c2 / 1e7 - 0.01,
+                  "cpu_pct %.2f, all its time %.2f", num(j, "processes.top.0.cpu_pct"),
+                  (double)c2 / 1e7);
+    cJSON_Delete(j);
+    gd_metrics_free(m);
+}
+END_TEST
+
+START_TEST(test_processes_stat_read_again_only_for_a_reallocated_pid)
+{
+    pid_t a = children[0], b = children[1];
+    write_stat(a, "a", 5000, 50);
+    write_stat(b, "b", 5001, 50);
+    write_last_pid(a - 1);
+    gd_metrics_t *m = make("processes", 0);
+    /* No pid allocated: the known processes are read through their clocks,
+     * not their stat files (this one could not be parsed now). */
+    char rel[64];
+    snprintf(rel, sizeof(rel), "proc/%d/stat", (int)a);
+    write_file(rel, "");
+    fake_now += 1000000000ull;
+    cJSON *j = sample(m, GD_METRICS_ALL);
+    ASSERT_NUM(j, "processes.total", 2);
+    cJSON_Delete(j);
+    /* Its pid was allocated since: its stat file is read, and fails. */
+    write_last_pid(a);
+    fake_now += 1000000000ull;
+    j = sample(m, GD_METRICS_ALL);
+    ASSERT_NUM(j, "processes.total", 1);
     cJSON_Delete(j);
     gd_metrics_free(m);
 }
@@ -736,6 +900,12 @@ static Suite *collectors_suite(void)
     tcase_add_test(tc, test_filesystems_real_mounts_only);
     tcase_add_test(tc, test_filesystems_hung_mount_does_not_stall);
     tcase_add_test(tc, test_filesystems_free_with_request_out);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("own_proc");
+    tcase_add_checked_fixture(tc, own_tree_setup, own_tree_teardown);
+    tcase_add_test(tc, test_processes_cpu_from_the_kernel_clock);
+    tcase_add_test(tc, test_processes_stat_read_again_only_for_a_reallocated_pid);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("sample");

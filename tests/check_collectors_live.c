@@ -4,10 +4,12 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -247,6 +249,53 @@ START_TEST(test_busy_child_in_top_and_dropped_when_gone)
 }
 END_TEST
 
+static void *spin(void *arg)
+{
+    time_t end = time(NULL) + 60;
+    while (time(NULL) < end)
+        ;
+    return arg;
+}
+
+/* A process's CPU time is all its threads': one whose main thread sleeps
+ * while another burns CPU is as busy as the kernel says (its main thread's
+ * own time, /proc/<pid>/schedstat's, would be about 0). */
+START_TEST(test_busy_thread_counts_for_its_process)
+{
+    gd_metrics_t *m = make(10);
+    pid_t parent = getpid();
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(0);
+        pthread_t t;
+        if (pthread_create(&t, NULL, spin, NULL) != 0) _exit(1);
+        pause();
+        _exit(0);
+    }
+    sleep_ms(100);
+    cJSON_Delete(sample(m));
+    long long ticks0 = child_ticks(child);
+    uint64_t t0 = uv_hrtime();
+    sleep_ms(1000);
+    cJSON *j = sample(m);
+    long long ticks1 = child_ticks(child);
+    double window_s = (double)(uv_hrtime() - t0) / 1e9;
+    const cJSON *p = find_pid(j, child);
+    ck_assert_msg(p != NULL, "process %d with a busy thread is not in the top 10", (int)child);
+    double pct = cJSON_GetObjectItem(p, "cpu_pct")->valuedouble;
+    double want = (double)(ticks1 - ticks0) * 100.0 / (double)sysconf(_SC_CLK_TCK) / window_s;
+    ck_assert_msg(pct > 5.0, "cpu_pct %.2f", pct);
+    ck_assert_msg(pct >= want * 0.85 - 3.0 && pct <= want * 1.15 + 3.0,
+                  "cpu_pct %.2f, the kernel says %.2f", pct, want);
+    cJSON_Delete(j);
+    kill(child, SIGKILL);
+    ck_assert_int_eq(waitpid(child, NULL, 0), child);
+    gd_metrics_free(m);
+}
+END_TEST
+
 START_TEST(test_stat_files_stay_open_between_cycles)
 {
     gd_metrics_t *m = make(5);
@@ -273,6 +322,7 @@ static Suite *live_suite(void)
     tcase_add_test(tc, test_root_filesystem_has_statvfs_total);
     tcase_add_test(tc, test_uptime_and_load_are_live);
     tcase_add_test(tc, test_busy_child_in_top_and_dropped_when_gone);
+    tcase_add_test(tc, test_busy_thread_counts_for_its_process);
     tcase_add_test(tc, test_stat_files_stay_open_between_cycles);
     suite_add_tcase(s, tc);
     return s;

@@ -238,7 +238,7 @@ void gd_plot_svg(const gd_plot_series_t *s, int n, int width, int height, FILE *
     /* Title: the fields, in their colours. */
     fprintf(out, "<text x=\"%.0f\" y=\"22\" font-size=\"14\">", left);
     for (int i = 0; i < n; i++) {
-        fprintf(out, "%s<tspan fill=\"%s\">", i ? "<tspan fill=\"#444\">, </tspan>" : "",
+        fprintf(out, "%s<tspan fill=\"%s\">", i ? "<tspan fill=\"#444\">,&#160;</tspan>" : "",
                 palette[i % 6]);
         xml_text(out, s[i].name);
         fputs("</tspan>", out);

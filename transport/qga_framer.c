@@ -2,6 +2,7 @@
 #include "transport/qga_framer.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 enum { KIND_NONE, KIND_CONTAINER, KIND_STRING, KIND_WORD };
 
@@ -43,6 +44,20 @@ static void report(gd_qga_framer_t *f, gd_qga_frame_error_t what)
     if (f->on_error) f->on_error(f->ctx, what);
 }
 
+/* Doubles the buffer, but never past max_message + 1 (the value and its
+ * NUL): memory stays within the limit whatever comes. */
+static int grow(gd_qga_framer_t *f)
+{
+    size_t cap = f->buf.cap ? f->buf.cap * 2 : 64;
+    if (cap > f->max_message + 1) cap = f->max_message + 1;
+    if (cap < f->buf.len + 2) return -ENOMEM;
+    char *p = realloc(f->buf.data, cap);
+    if (!p) return -ENOMEM;
+    f->buf.data = p;
+    f->buf.cap = cap;
+    return 0;
+}
+
 /* Keeps one byte of the value being read; past the limit the value is
  * dropped (reported once) and only its structure is followed. 0, or 1 when
  * a callback reset the framer. */
@@ -56,7 +71,7 @@ static int keep(gd_qga_framer_t *f, char c, int *err)
         report(f, GD_QGA_FRAME_TOO_LARGE);
         return f->resets != resets;
     }
-    if (f->buf.len + 1 >= f->buf.cap && gd_buf_reserve(&f->buf, f->buf.len < 4096 ? 64 : 4096)) {
+    if (f->buf.len + 2 > f->buf.cap && grow(f) != 0) {
         gd_buf_reset(&f->buf);
         f->discarding = 1;
         *err = -ENOMEM;

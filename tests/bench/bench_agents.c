@@ -51,9 +51,10 @@ typedef struct result_s {
     double rt_p50_us, rt_p99_us;
     double pipe_per_s;
     double data_p50_us, data_p99_us;
-    double cpu_seq_us, cpu_pipe_us; /* agent CPU time per request; < 0 unknown */
-    long rss_kib, hwm_kib;          /* after the run; < 0 unknown */
-    long errors;                    /* replies that were not a success */
+    double cpu_seq_us, cpu_pipe_us;  /* agent CPU time per request; < 0 unknown */
+    long rss_kib, hwm_kib, anon_kib; /* after the run; < 0 unknown */
+    long errors;                     /* replies that were not a success */
+    long lost;                       /* pipelined requests never answered */
 } result_t;
 
 static uint64_t now_ns(void)
@@ -149,6 +150,7 @@ typedef struct conn_s {
     char *rbuf;
     size_t start, end; /* unread bytes are rbuf[start..end) */
     char req[256];     /* the last request built */
+    int soft_timeout;  /* conn_line returns NULL after the idle timeout */
 } conn_t;
 
 static int unix_connect(const char *path, int timeout_ms)
@@ -222,8 +224,10 @@ static char *conn_line(conn_t *c, size_t *len)
          * first, so the client adds one system call less to each round trip. */
         ssize_t n = read(c->fd, c->rbuf + c->end, RBUF_SIZE - c->end);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (c->soft_timeout) return NULL;
             die("%s: no reply within %d ms", proto_name(c->proto), IDLE_TIMEOUT_MS);
+        }
         if (n <= 0)
             die("%s: connection %s", proto_name(c->proto), n < 0 ? strerror(errno) : "closed");
         c->end += (size_t)n;
@@ -292,6 +296,22 @@ static void await_reply(conn_t *c, long id, long *errors)
     }
 }
 
+/* Brings a connection to a known state before anything is measured: a
+ * 0xFF byte resets qemu-ga's JSON parser (as guest-sync-delimited documents),
+ * a newline ends any partial line for guestd; then one request, whose reply
+ * is awaited while whatever came before it (events, stale lines) is skipped. */
+static void sync_agent(conn_t *c, long id)
+{
+    write_all(c->fd, c->proto == PROTO_QGA ? "\xff" : "\n", 1);
+    size_t len = build_request(c->proto, REQ_TRIVIAL, id, c->req, sizeof(c->req));
+    write_all(c->fd, c->req, len);
+    for (;;) {
+        size_t l;
+        char *line = conn_line(c, &l);
+        if (l > 0 && !is_event(line) && reply_id(line) == id) return;
+    }
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -356,8 +376,10 @@ static void *writer_main(void *arg)
 }
 
 /* n trivial requests written as fast as the agent takes them while the
- * replies are read; returns replies per second. */
-static double pipelined(conn_t *c, int n, long *next_id, long *errors)
+ * replies are read; returns replies per second. Replies come back in order
+ * on one connection; a request never answered (an id skipped, or silence
+ * for IDLE_TIMEOUT_MS at the end) is counted in lost. */
+static double pipelined(conn_t *c, int n, long *next_id, long *errors, long *lost)
 {
     size_t cap = (size_t)n * 64 + 1;
     char *data = malloc(cap);
@@ -370,15 +392,25 @@ static double pipelined(conn_t *c, int n, long *next_id, long *errors)
     pthread_t th;
     uint64_t t0 = now_ns();
     if (pthread_create(&th, NULL, writer_main, &w) != 0) die("pthread_create failed");
-    long expected = first;
-    for (int got = 0; got < n;) {
+    long expected = first, last = first + n - 1;
+    int got = 0;
+    uint64_t t_last = t0;
+    c->soft_timeout = 1;
+    while (expected <= last) {
         size_t l;
         char *line = conn_line(c, &l);
+        if (!line) { /* the rest will not come */
+            *lost += last - expected + 1;
+            break;
+        }
         if (l == 0 || is_event(line)) continue;
         long id = reply_id(line);
-        if (id != expected) /* both agents answer in order on one connection */
+        if (id < expected || id > last)
             die("%s: pipelined reply %ld out of order (expected %ld): %.200s", proto_name(c->proto),
                 id, expected, line);
+        *lost += id - expected;
+        expected = id;
+        t_last = now_ns();
         if (!reply_ok(c->proto, line)) {
             if (*errors == 0)
                 fprintf(stderr, "bench_agents: %s: error reply: %.200s\n", proto_name(c->proto),
@@ -388,11 +420,15 @@ static double pipelined(conn_t *c, int n, long *next_id, long *errors)
         expected++;
         got++;
     }
-    uint64_t elapsed = now_ns() - t0;
+    c->soft_timeout = 0;
+    uint64_t elapsed = t_last - t0;
     pthread_join(th, NULL);
     if (w.err) die("%s: pipelined write: %s", proto_name(c->proto), strerror(w.err));
     free(data);
-    return (double)n / ((double)elapsed / 1e9);
+    if (*lost)
+        fprintf(stderr, "bench_agents: %s: %ld of %d pipelined requests got no reply\n",
+                proto_name(c->proto), *lost, n);
+    return got && elapsed ? (double)got / ((double)elapsed / 1e9) : 0;
 }
 
 /* One full run against the agent listening at path (pid may be 0: no CPU or
@@ -406,12 +442,13 @@ static result_t run_client(const char *path, proto_t proto, pid_t pid, const cou
     double ignore;
     double tick_us = 1e6 / (double)sysconf(_SC_CLK_TCK);
     conn_open(&c, path, proto);
+    sync_agent(&c, next_id++);
 
     round_trips(&c, REQ_TRIVIAL, k->warmup, &next_id, &ignore, &ignore, &r.errors);
     long long cpu0 = proc_cpu_ticks(pid);
     round_trips(&c, REQ_TRIVIAL, k->sequential, &next_id, &r.rt_p50_us, &r.rt_p99_us, &r.errors);
     long long cpu1 = proc_cpu_ticks(pid);
-    r.pipe_per_s = pipelined(&c, k->pipelined, &next_id, &r.errors);
+    r.pipe_per_s = pipelined(&c, k->pipelined, &next_id, &r.errors, &r.lost);
     long long cpu2 = proc_cpu_ticks(pid);
     round_trips(&c, REQ_DATA, k->data, &next_id, &r.data_p50_us, &r.data_p99_us, &r.errors);
     conn_close(&c);
@@ -423,6 +460,7 @@ static result_t run_client(const char *path, proto_t proto, pid_t pid, const cou
     }
     r.rss_kib = proc_status_kib(pid, "VmRSS");
     r.hwm_kib = proc_status_kib(pid, "VmHWM");
+    r.anon_kib = proc_status_kib(pid, "RssAnon");
     return r;
 }
 
@@ -506,9 +544,9 @@ static void print_json(const char *agent, const result_t *r)
 {
     printf("{\"agent\":\"%s\",\"rt_p50_us\":%.2f,\"rt_p99_us\":%.2f,\"pipelined_per_s\":%.0f,"
            "\"data_p50_us\":%.2f,\"data_p99_us\":%.2f,\"cpu_seq_us\":%.2f,\"cpu_pipe_us\":%.2f,"
-           "\"rss_kib\":%ld,\"hwm_kib\":%ld,\"errors\":%ld}\n",
+           "\"rss_kib\":%ld,\"hwm_kib\":%ld,\"anon_kib\":%ld,\"errors\":%ld,\"lost\":%ld}\n",
            agent, r->rt_p50_us, r->rt_p99_us, r->pipe_per_s, r->data_p50_us, r->data_p99_us,
-           r->cpu_seq_us, r->cpu_pipe_us, r->rss_kib, r->hwm_kib, r->errors);
+           r->cpu_seq_us, r->cpu_pipe_us, r->rss_kib, r->hwm_kib, r->anon_kib, r->errors, r->lost);
     fflush(stdout);
 }
 
@@ -558,6 +596,7 @@ static void print_table(const result_t *g, const result_t *q, int rounds, int ha
         {"CPU/request, pipelined (us)", offsetof(result_t, cpu_pipe_us), 0, 2, "", 0, 0},
         {"VmRSS after the run (KiB)", offsetof(result_t, rss_kib), 1, 0, "<= 0.5x", 0.5, 0},
         {"VmHWM (KiB)", offsetof(result_t, hwm_kib), 1, 0, "", 0, 0},
+        {"RssAnon after the run (KiB)", offsetof(result_t, anon_kib), 1, 0, "", 0, 0},
     };
     printf("\n%-30s %12s %12s %8s  %s\n", "figure (median of rounds)", "guestd",
            have_qga ? "qemu-ga" : "-", "ratio", quick ? "" : "target");
@@ -588,18 +627,23 @@ static void print_table(const result_t *g, const result_t *q, int rounds, int ha
         }
         printf("\n");
     }
-    long gerr = 0, qerr = 0;
+    long gerr = 0, qerr = 0, glost = 0, qlost = 0;
     for (int i = 0; i < rounds; i++) {
         gerr += g[i].errors;
+        glost += g[i].lost;
+        if (have_qga) qlost += q[i].lost;
         if (have_qga) qerr += q[i].errors;
     }
     if (gerr || qerr) printf("error replies: guestd %ld, qemu-ga %ld\n", gerr, qerr);
+    if (glost || qlost)
+        printf("pipelined requests never answered: guestd %ld, qemu-ga %ld\n", glost, qlost);
 }
 
 static void usage(FILE *out, const char *argv0)
 {
     fprintf(out,
-            "usage: %s [--quick] [--rounds N] [--sequential N] [--pipelined N] [--data N]\n"
+            "usage: %s [--quick] [--rounds N] [--sequential N] [--pipelined N] [--data N] "
+            "[--warmup N]\n"
             "          [--guestd BIN] [--qemu-ga BIN | --no-qemu-ga]\n"
             "       %s --connect guestd|qemu-ga:SOCKET [--pid PID] [counts as above]\n"
             "Starts guestd and qemu-ga on unix sockets, alternates runs between them and\n"
@@ -625,7 +669,7 @@ int main(int argc, char **argv)
     int quick = 0, no_qga = 0;
     const char *guestd_arg = NULL, *qga_arg = NULL, *connect_spec = NULL;
     pid_t connect_pid = 0;
-    int set_seq = -1, set_pipe = -1, set_data = -1, set_rounds = -1;
+    int set_seq = -1, set_pipe = -1, set_data = -1, set_rounds = -1, set_warmup = -1;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -648,6 +692,9 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--pipelined") == 0) {
             NEEDS_VALUE();
             set_pipe = parse_count(v, a);
+        } else if (strcmp(a, "--warmup") == 0) {
+            NEEDS_VALUE();
+            set_warmup = parse_count(v, a);
         } else if (strcmp(a, "--data") == 0) {
             NEEDS_VALUE();
             set_data = parse_count(v, a);
@@ -676,6 +723,7 @@ int main(int argc, char **argv)
     if (set_seq >= 0) k.sequential = set_seq;
     if (set_pipe >= 0) k.pipelined = set_pipe;
     if (set_data >= 0) k.data = set_data;
+    if (set_warmup >= 0) k.warmup = set_warmup;
     if (set_rounds > 0) k.rounds = set_rounds;
     if (k.rounds > 64) die("at most 64 rounds");
     if (k.sequential < 1 || k.pipelined < 1 || k.data < 1) die("every count must be at least 1");

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -103,8 +104,9 @@ static long generate(const char *path, size_t bytes, long max_lines)
     return n;
 }
 
-/* Runs guestctl log summary on path; returns seconds, checks the count. */
-static double run_summary(const char *guestctl, const char *path, long lines)
+/* Runs guestctl log summary on path; returns wall seconds (its CPU seconds
+ * in *cpu), checks the count. */
+static double run_summary(const char *guestctl, const char *path, long lines, double *cpu)
 {
     char out[] = "/tmp/bench_log_summary.out.XXXXXX";
     int ofd = mkstemp(out);
@@ -116,8 +118,11 @@ static double run_summary(const char *guestctl, const char *path, long lines)
         _exit(127);
     }
     int status;
-    waitpid(pid, &status, 0);
+    struct rusage ru;
+    wait4(pid, &status, 0, &ru);
     double took = now_s() - t0;
+    *cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "bench_log_summary: %s failed (status %d)\n", guestctl, status);
         exit(1);
@@ -192,15 +197,21 @@ int main(int argc, char **argv)
     stat(path, &st);
     printf("generated %.1f MB, %ld samples, in %.2f s\n", (double)st.st_size / 1e6, lines,
            now_s() - t0);
-    double best = 1e9;
+    double best = 1e9, best_cpu = 1e9;
     for (int r = 0; r < runs; r++) {
-        double took = run_summary(guestctl, path, lines);
-        printf("run %d: %.3f s, %.1f MB/s\n", r + 1, took, (double)st.st_size / 1e6 / took);
+        double cpu;
+        double took = run_summary(guestctl, path, lines, &cpu);
+        printf("run %d: %.3f s wall, %.3f s CPU: %.1f MB/s\n", r + 1, took, cpu,
+               (double)st.st_size / 1e6 / took);
         if (took < best) best = took;
+        if (cpu < best_cpu) best_cpu = cpu;
     }
-    printf("guestctl log summary: %.1f MB in %.3f s: %.1f MB/s (best of %d)%s\n",
+    /* Wall time is the figure; CPU time shows what it would be on an idle
+     * machine when others share the cores. */
+    printf("guestctl log summary: %.1f MB in %.3f s: %.1f MB/s (best of %d; %.1f MB per CPU "
+           "second)%s\n",
            (double)st.st_size / 1e6, best, (double)st.st_size / 1e6 / best, runs,
-           quick ? " [quick: not a figure]" : "");
+           (double)st.st_size / 1e6 / best_cpu, quick ? " [quick: not a figure]" : "");
     unlink(path);
     rmdir(dir);
     return 0;

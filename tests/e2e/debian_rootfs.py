@@ -58,7 +58,7 @@ ROOTFS_MODULES = ["virtio_console", "virtio_blk", "virtio_pci", "virtio_rng",
                   "ext4", "crc32c_generic", "crc32c_intel", "autofs4",
                   "vmw_vsock_virtio_transport", "vsock_loopback", "loop",
                   "configfs", "fuse", "efivarfs"]
-BASE_PACKAGES = ["systemd-sysv", "udev"]
+BASE_PACKAGES = ["systemd-sysv", "udev", "kmod"]
 
 
 def log(msg):
@@ -247,9 +247,8 @@ MASKED_UNITS = ["apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer
                 "getty@tty1.service"]
 
 
-def base_rootfs(extra_packages=()):
-    """The cached base root file system: a directory to copy, never to
-    change. Returns (path, kernel version)."""
+def _rootfs_plan(extra_packages):
+    """What the base rootfs is made of, and where the cache keeps it."""
     vmlinuz, moddir, kver = V.fetch_kernel()
     packages = sorted(set(BASE_PACKAGES) | set(extra_packages))
     src = mirror()
@@ -257,10 +256,41 @@ def base_rootfs(extra_packages=()):
     h = hashlib.sha256()
     h.update(json.dumps([ROOTFS_LAYOUT, SUITE, src, packages, kver, modules,
                          sorted(GUEST_FILES.items()), MASKED_UNITS]).encode())
-    key = h.hexdigest()[:20]
     cdir = os.path.join(V.CACHE, "debian-rootfs")
+    dest = os.path.join(cdir, "%s-%s" % (SUITE, h.hexdigest()[:20]))
+    return dest, cdir, kver, moddir, packages, src, modules
+
+
+def base_rootfs_cached(extra_packages=()):
+    """The cached base rootfs for these packages, or None when it must be made."""
+    dest = _rootfs_plan(extra_packages)[0]
+    return dest if os.path.exists(os.path.join(dest, ".complete")) else None
+
+
+def _debootstrap(argv, say):
+    """Runs debootstrap, telling each phase as it starts (at most one line
+    every 5 s); raises E2EError with its output when it fails."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines = []
+    last_phase, last_t = None, 0.0
+    for raw in proc.stdout:
+        line = raw.decode(errors="replace").rstrip()
+        lines.append(line)
+        m = re.match(r"I: (\w+)", line)
+        if m and m.group(1) != last_phase and time.monotonic() - last_t >= 5:
+            last_phase, last_t = m.group(1), time.monotonic()
+            say("debootstrap: " + line[3:])
+    if proc.wait() != 0:
+        raise V.E2EError("debootstrap failed (status %d):\n%s"
+                         % (proc.returncode, "\n".join(lines[-60:])))
+
+
+def base_rootfs(extra_packages=(), say=log):
+    """The cached base root file system: a directory to copy, never to
+    change. Returns (path, kernel version). say() tells the progress of a
+    debootstrap."""
+    dest, cdir, kver, moddir, packages, src, modules = _rootfs_plan(extra_packages)
     os.makedirs(cdir, exist_ok=True)
-    dest = os.path.join(cdir, "%s-%s" % (SUITE, key))
     if os.path.exists(os.path.join(dest, ".complete")):
         os.utime(dest)
         log("Debian rootfs from the cache: %s" % dest)
@@ -269,19 +299,19 @@ def base_rootfs(extra_packages=()):
     work = tempfile.mkdtemp(prefix=".work-", dir=cdir)
     try:
         root = os.path.join(work, "root")
-        log("debootstrap %s from %s (minbase + %s); about a minute, cached afterwards"
+        say("debootstrap %s from %s (minbase + %s); one to three minutes, cached afterwards"
             % (SUITE, src, ",".join(packages)))
         t0 = time.monotonic()
         argv = ["debootstrap", "--variant=minbase", "--include=" + ",".join(packages),
                 SUITE, root, src]
         try:
-            run(argv, "debootstrap")
+            _debootstrap(argv, say)
         except V.E2EError:
             # A flaky download: one more try from a clean directory.
-            log("debootstrap failed; trying once more")
+            say("debootstrap failed; trying once more")
             shutil.rmtree(root, ignore_errors=True)
-            run(argv, "debootstrap")
-        log("debootstrap took %.0f s" % (time.monotonic() - t0))
+            _debootstrap(argv, say)
+        say("debootstrap took %.0f s" % (time.monotonic() - t0))
         for path, text in GUEST_FILES.items():
             full = root + path
             os.makedirs(os.path.dirname(full), exist_ok=True)
@@ -323,11 +353,11 @@ def base_rootfs(extra_packages=()):
     return dest, kver
 
 
-def make_image(workdir, deb, extra_files=None, size=IMAGE_SIZE):
+def make_image(workdir, deb, extra_files=None, size=IMAGE_SIZE, say=log):
     """A raw ext4 disk image in workdir: the base rootfs with `deb` installed
     by dpkg in a chroot, and extra_files ({guest path: host path}) copied in.
     Returns (image path, dpkg's output)."""
-    base, kver = base_rootfs(deb_depends(deb))
+    base, kver = base_rootfs(deb_depends(deb), say)
     root = os.path.join(workdir, "rootfs")
     t0 = time.monotonic()
     run(["cp", "-a", base, root], "copying the base rootfs")
@@ -344,7 +374,7 @@ def make_image(workdir, deb, extra_files=None, size=IMAGE_SIZE):
     img = os.path.join(workdir, "root.img")
     run(["mkfs.ext4", "-q", "-F", "-L", "guestd-root", "-d", root, img, size], "mkfs.ext4 -d")
     shutil.rmtree(root)
-    log("disk image %s made in %.1f s" % (img, time.monotonic() - t0))
+    say("disk image %s made in %.1f s" % (img, time.monotonic() - t0))
     return img, kver, dpkg_out
 
 
@@ -434,8 +464,9 @@ class DebianVM:
     the start. The guest reboots in place (no -no-reboot), so power.reboot
     can be tested; QMP shows each reset."""
 
-    def __init__(self, name, image, workdir, mem=512, smp=1):
+    def __init__(self, name, image, workdir, mem=512, smp=1, quiet=False):
         self.name = name
+        self.quiet = quiet
         self.image = image
         self.dir = workdir
         self.mem = mem
@@ -469,7 +500,8 @@ class DebianVM:
                 "-chardev", "socket,id=port0,path=%s,server=on,wait=off" % self.port_path,
                 "-device", "virtserialport,bus=vser0.0,chardev=port0,id=vport0,"
                            "name=" + V.PORT_NAME]
-        log("%s: booting: %s" % (self.name, " ".join(argv)))
+        if not self.quiet:
+            log("%s: booting: %s" % (self.name, " ".join(argv)))
         self.t_start = time.monotonic()
         self.qemu_err = open(self.qemu_log, "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
@@ -540,15 +572,15 @@ class DebianVM:
 
 class Progress:
     """Tells what the booting guest is doing, from its console: the kernel,
-    the initramfs, systemd, the agent's unit, the login prompt."""
+    the initramfs, systemd, the agent's unit."""
 
     MARKS = [
-        (re.compile(r"Linux version|guestd-initramfs: loading"), "kernel started"),
+        (re.compile(r"guestd-initramfs: loading"), "kernel up, initramfs loading virtio and ext4"),
         (re.compile(r"guestd-initramfs: root file system mounted"), "root file system mounted"),
         (re.compile(r"Welcome to .*Debian"), "systemd started"),
-        (re.compile(r"Reached target .*[Ss]ockets"), "systemd: sockets ready"),
-        (re.compile(r"Started .*guestd"), "systemd started guestd.service"),
-        (re.compile(r"login:"), "login prompt on the console"),
+        (re.compile(r"Started .*systemd-udevd"), "systemd: udev running"),
+        (re.compile(r"Reached target .*[Bb]asic"), "systemd: basic system up"),
+        (re.compile(r"Starting .*guestd"), "systemd: starting guestd.service (udev saw the port)"),
     ]
 
     def __init__(self, vm, say):

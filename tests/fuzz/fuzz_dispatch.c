@@ -98,7 +98,8 @@ static void setup(void)
 
 static const char *const codes[] = {
     "parse_error", "too_large", "invalid_request", "unknown_command", "invalid_args", "forbidden",
-    "busy", "not_found", "timeout", "unsupported", "failed", "internal", NULL,
+    "busy",        "not_found", "timeout",         "unsupported",     "failed",       "internal",
+    NULL,
 };
 
 static int known_code(const char *code)
@@ -125,8 +126,8 @@ static void check_reply(const reply_t *r, const char *const *lines, const size_t
     FUZZ_CHECK(cJSON_IsObject(obj), "a reply is not a JSON object: %s", r->line);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
     const cJSON *ok = cJSON_GetObjectItemCaseSensitive(obj, "ok");
-    FUZZ_CHECK(id && (cJSON_IsNull(id) || cJSON_IsString(id) || cJSON_IsNumber(id)),
-               "bad id: %s", r->line);
+    FUZZ_CHECK(id && (cJSON_IsNull(id) || cJSON_IsString(id) || cJSON_IsNumber(id)), "bad id: %s",
+               r->line);
     FUZZ_CHECK(cJSON_IsBool(ok), "no ok: %s", r->line);
     if (cJSON_IsTrue(ok)) {
         FUZZ_CHECK(cJSON_GetObjectItemCaseSensitive(obj, "result"), "no result: %s", r->line);

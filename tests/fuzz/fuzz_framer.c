@@ -146,10 +146,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (off < in.n) {
         size_t chunk;
         switch (mode & 3) {
-        case 0: chunk = in.n - off; break;          /* all at once */
-        case 1: chunk = 1; break;                   /* a byte at a time */
-        case 2: chunk = 1 + xorshift(&seed) % 8; break;
-        default: chunk = 1 + xorshift(&seed) % 300; break;
+        case 0:
+            chunk = in.n - off;
+            break; /* all at once */
+        case 1:
+            chunk = 1;
+            break; /* a byte at a time */
+        case 2:
+            chunk = 1 + xorshift(&seed) % 8;
+            break;
+        default:
+            chunk = 1 + xorshift(&seed) % 300;
+            break;
         }
         if (chunk > in.n - off) chunk = in.n - off;
         /* The channel's read buffer: writable, exactly this chunk. */

@@ -78,8 +78,13 @@ static const struct {
     int etc; /* under etc/, else under proc/ */
     const char *rel;
 } sysinfo_files[] = {
-    {0, "cpuinfo"},    {0, "meminfo"},    {0, "stat"},     {0, "uptime"},
-    {0, "sys/kernel/random/boot_id"},     {1, "os-release"}, {1, "machine-id"},
+    {0, "cpuinfo"},
+    {0, "meminfo"},
+    {0, "stat"},
+    {0, "uptime"},
+    {0, "sys/kernel/random/boot_id"},
+    {1, "os-release"},
+    {1, "machine-id"},
     {1, "timezone"},
 };
 #define N_SYSINFO (sizeof(sysinfo_files) / sizeof(sysinfo_files[0]))
@@ -375,8 +380,7 @@ static void fuzz_helpers(fuzz_in_t in)
             FUZZ_CHECK(f[i] >= text && f[i] <= text + in.n, "a field outside the text");
             if (gd_procfs_u64(f[i], &v) == 0)
                 FUZZ_CHECK(f[i][0] >= '0' && f[i][0] <= '9', "'%s' read as a number", f[i]);
-            if (gd_procfs_decimal(f[i], &d) == 0)
-                FUZZ_CHECK(d >= 0, "'%s' read as %f", f[i], d);
+            if (gd_procfs_decimal(f[i], &d) == 0) FUZZ_CHECK(d >= 0, "'%s' read as %f", f[i], d);
         }
     }
     free(text);
@@ -395,11 +399,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     switch (target) {
-    case T_PROC_READ: fuzz_proc_read(in); break;
-    case T_SYSTEM_INFO: fuzz_system_info(opts, in); break;
-    case T_PARSE_STAT: fuzz_parse_stat(in); break;
-    case T_OS_RELEASE: fuzz_os_release(opts, in); break;
-    default: fuzz_helpers(in); break;
+    case T_PROC_READ:
+        fuzz_proc_read(in);
+        break;
+    case T_SYSTEM_INFO:
+        fuzz_system_info(opts, in);
+        break;
+    case T_PARSE_STAT:
+        fuzz_parse_stat(in);
+        break;
+    case T_OS_RELEASE:
+        fuzz_os_release(opts, in);
+        break;
+    default:
+        fuzz_helpers(in);
+        break;
     }
     return 0;
 }

@@ -81,9 +81,20 @@ class Agent:
 class Host:
     """The host side of one connection: lines in, lines out."""
 
-    def __init__(self, path):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.connect(path)
+    def __init__(self, path, timeout=10):
+        # The socket file exists from bind(); connects are refused until
+        # listen(), a moment later: retry through that gap.
+        deadline = time.time() + timeout
+        while True:
+            self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                self.s.connect(path)
+                break
+            except ConnectionRefusedError:
+                self.s.close()
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.01)
         self.buf = b""
         self.pending = []  # parsed lines read but not yet taken
         self.hello = None

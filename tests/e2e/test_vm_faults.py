@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Faults on a real virtio-serial port (issue 9), in one busybox guest under
+QEMU TCG (see vm.py), the port hot-plugged through QMP:
+
+  - the port unplugged while the agent is writing: a host asks for a large
+    response (12 MB of JSON) and does not read it, the agent is blocked on
+    EAGAIN with its queue full, and the port is removed (device_del). Three
+    times: the agent stays up (same pid), re-plugging brings hello, the next
+    host is served, and its memory goes back down.
+  - the host floods 10,000 requests in one burst: every one is answered,
+    exactly once, and the agent answers a ping afterwards.
+
+Environment: GUESTD_BIN (the binary under test), GUESTD_E2E_LOG_LEVEL
+(default info), GUESTD_E2E_FLOOD (default 10000), and those of vm.py. Exit
+status 0 when every check passed.
+"""
+
+import os
+import sys
+import threading
+import time
+import traceback
+
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vm as V  # noqa: E402
+
+LOG_LEVEL = os.environ.get("GUESTD_E2E_LOG_LEVEL", "info")
+FLOOD = int(os.environ.get("GUESTD_E2E_FLOOD", "10000"))
+UNPLUGS = 3
+
+results = []     # (name, ok, message)
+figures = []     # (name, value text)
+
+
+def guestd_bin():
+    b = os.environ.get("GUESTD_BIN")
+    if b:
+        return b
+    for d in (os.environ.get("GUESTD_BUILD_DIR"),
+              os.path.join(os.environ.get("GUESTD_SOURCE_DIR", os.getcwd()), "build")):
+        if d and os.path.exists(os.path.join(d, "guestd")):
+            return os.path.join(d, "guestd")
+    return None
+
+
+def figure(name, text):
+    figures.append((name, text))
+    V.log("FIGURE %s: %s" % (name, text))
+
+
+def check(vm, name, fn):
+    V.log("--- %s" % name)
+    mark = vm.agent_log_mark()
+    try:
+        fn()
+    except Exception as e:   # AssertionError, E2EError, anything
+        msg = str(e) or e.__class__.__name__
+        results.append((name, False, msg))
+        V.log("FAIL %s: %s" % (name, msg))
+        if not isinstance(e, (AssertionError, V.E2EError)):
+            traceback.print_exc()
+        vm.failed = True
+        rows = vm.agent_log_since(mark).replace("\r", "").splitlines()
+        print("  agent log during this check (%d lines%s):"
+              % (len(rows), ", last 40" if len(rows) > 40 else ""))
+        for r in rows[-40:]:
+            print("  | " + r)
+        sys.stdout.flush()
+        return False
+    results.append((name, True, ""))
+    V.log("PASS %s" % name)
+    return True
+
+
+def rss_kib(vm, pid):
+    return int(vm.proc_status(pid)["VmRSS"].split()[0])
+
+
+def ping(h, rid):
+    r = h.request("ping", id=rid, timeout=10)
+    assert r.get("ok") is True and r.get("result") == {"pong": True}, V.short(r)
+
+
+def vm_faults(gbin):
+    args = ["--channel", "virtio-serial:" + V.PORT_DEV, "-c", "/dev/null",
+            "--log-level", LOG_LEVEL,
+            "--set", "commands.exec_max_output_bytes=2097152",
+            "--set", "channel.out_queue_bytes=4194304"]
+    vm = V.VM("faults", guestd_bin=gbin, guestd_args=args, port_at_boot=False)
+    with vm:
+        figure("boot to guest shell", "%.1f s" % vm.boot_seconds)
+        st = {}
+        sock = os.path.join(vm.dir, "fp0.sock")
+        h = vm.host(sock, "host(fp0)")
+
+        def plugged():
+            st["pid"] = vm.guestd_pid()
+            vm.add_chardev("fp0", sock)
+            h.connect()
+            vm.add_port("fport", "fp0")
+            m = h.wait_event("hello", 10)
+            st["started_at"] = m["data"]["started_at"]
+            ping(h, "first")
+            st["rss0"] = rss_kib(vm, st["pid"])
+        if not check(vm, "port plugged, agent attached", plugged):
+            return
+
+        def unplug_while_writing():
+            rss = []
+            for i in range(UNPLUGS):
+                # 2 MiB of NULs: 12 MB of "\u0000" escapes, far more than the
+                # socket and the port hold, so the agent is left writing.
+                h.send({"id": "big%d" % i, "cmd": "exec",
+                        "args": {"argv": ["head", "-c", "2097152", "/dev/zero"]}})
+                # Until the first bytes of the response show the agent writing.
+                h.ls.sock.settimeout(10)
+                first = h.ls.sock.recv(4096)
+                assert first, "the port closed before the response began"
+                time.sleep(1.0)
+                during = rss_kib(vm, st["pid"])
+                vm.del_port("fport")
+                time.sleep(1.0)
+                assert vm.alive(st["pid"]), "guestd died when its port was unplugged mid-write"
+                h.close()
+                vm.add_port("fport", "fp0")
+                h.connect()
+                m = h.wait_event("hello", 10)
+                assert m["data"]["started_at"] == st["started_at"], "the agent restarted"
+                ping(h, "after%d" % i)
+                after = rss_kib(vm, st["pid"])
+                rss.append((during, after))
+                V.log("unplug %d: RSS %d KiB while writing, %d KiB after" % (i + 1, during, after))
+            assert vm.guestd_pid() == st["pid"] and vm.alive(st["pid"]), "guestd restarted"
+            figure("RSS while blocked writing / after unplug+replug",
+                   ", ".join("%d/%d KiB" % x for x in rss) + " (start %d KiB)" % st["rss0"])
+            # The dropped response is given back: not 3 x 12 MB kept.
+            assert rss[-1][1] - st["rss0"] < 16384, \
+                "RSS %d KiB after the unplugs (start %d KiB)" % (rss[-1][1], st["rss0"])
+        check(vm, "port unplugged while the agent writes, 3 times: agent follows",
+              unplug_while_writing)
+
+        def flood():
+            ids = ["f%d" % i for i in range(FLOOD)]
+            data = b"".join(b'{"id":"%s","cmd":"%s"}\n' % (i.encode(), b"info" if n % 100 == 0
+                                                            else b"ping")
+                            for n, i in enumerate(ids))
+            errors = []
+
+            def writer():
+                try:
+                    h.send_raw(data)
+                except OSError as e:
+                    errors.append(e)
+            t0 = time.monotonic()
+            w = threading.Thread(target=writer, daemon=True)
+            w.start()
+            got = {}
+            deadline = t0 + 300
+            while len(got) < FLOOD:
+                m = h.recv(max(0.1, deadline - time.monotonic()))
+                assert m is not None, "%d of %d responses after %.0f s" % (
+                    len(got), FLOOD, time.monotonic() - t0)
+                if "event" in m:
+                    continue
+                rid = m.get("id")
+                assert m.get("ok") is True, V.short(m)
+                assert rid not in got, "two responses to %r" % rid
+                got[rid] = True
+            dt = time.monotonic() - t0
+            w.join(10)
+            assert not errors, "sending the burst failed: %s" % errors
+            assert set(got) == set(ids), "responses to ids that were not asked"
+            figure("%d requests in one burst" % FLOOD,
+                   "all answered once in %.1f s (%.0f/s under TCG)" % (dt, FLOOD / dt))
+            ping(h, "after-flood")
+            assert vm.alive(st["pid"]) and vm.guestd_pid() == st["pid"], "guestd restarted"
+            figure("RSS after the flood", "%d KiB (start %d KiB)"
+                   % (rss_kib(vm, st["pid"]), st["rss0"]))
+        check(vm, "%d requests in one burst: each answered once" % FLOOD, flood)
+        h.close()
+
+
+def main():
+    gbin = guestd_bin()
+    V.log("guestd under test: %s" % gbin)
+    if not gbin or not os.access(gbin, os.X_OK):
+        print("FAIL: no guestd binary (set GUESTD_BIN)")
+        return 1
+    t0 = time.monotonic()
+    try:
+        vm_faults(gbin)
+    except Exception as e:
+        results.append(("vm_faults", False, "VM error: %s" % e))
+        V.log("FAIL vm_faults: %s" % e)
+        if not isinstance(e, V.E2EError):
+            traceback.print_exc()
+    print("\n===== test_vm_faults summary (%.0f s) =====" % (time.monotonic() - t0))
+    for name, text in figures:
+        print("  %-55s %s" % (name + ":", text))
+    failed = [r for r in results if not r[1]]
+    for name, ok, msg in results:
+        print("  %s  %s%s" % ("PASS" if ok else "FAIL", name, "" if ok else ": " + msg))
+    print("%d passed, %d failed" % (len(results) - len(failed), len(failed)))
+    return 1 if failed or not results else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
