@@ -12,13 +12,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#ifdef GUESTD_HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
-
 #include "agent/agent.h"
 #include "agent/log.h"
 #include "agent/metrics_log.h"
+#include "agent/sd_notify.h"
 #include "collectors/metrics.h"
 #include "commands/command.h"
 #include "transport/channel.h"
@@ -87,11 +84,8 @@ const char *gd_health_status_name(int status)
 
 static void notify(const char *state)
 {
-#ifdef GUESTD_HAVE_SYSTEMD
-    sd_notify(0, state);
-#else
-    (void)state;
-#endif
+    int r = gd_sd_notify(state);
+    if (r < 0) gd_debug("health: sd_notify: %s", strerror(-r));
 }
 
 /* ---- samples ---- */
@@ -507,11 +501,8 @@ int gd_health_init(gd_agent_t *a, char *err, size_t errlen)
     uv_timer_init(a->loop, &h->watchdog);
     h->prepare.data = h->watchdog.data = h;
     h->handles = 1;
-#ifdef GUESTD_HAVE_SYSTEMD
-    uint64_t usec = 0;
-    if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
-        h->watchdog_ms = usec / 2000 ? usec / 2000 : 1;
-#endif
+    uint64_t usec = gd_sd_watchdog_usec();
+    if (usec > 0) h->watchdog_ms = usec / 2000 ? usec / 2000 : 1;
     return 0;
 }
 

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libuv1-dev libcjson-dev libinih-dev check libsystemd-dev
+  libuv1-dev libcjson-dev libinih-dev check
   python3
   qemu-system-x86 busybox-static cpio kmod
   valgrind clang libclang-rt-14-dev

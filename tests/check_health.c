@@ -443,7 +443,6 @@ START_TEST(test_tick_publishes_every_interval)
 }
 END_TEST
 
-#ifdef GUESTD_HAVE_SYSTEMD
 static int notify_fd = -1;
 
 static void notify_socket(void)
@@ -519,7 +518,6 @@ START_TEST(test_sd_notify_failing_starves_the_watchdog)
     close(notify_fd);
 }
 END_TEST
-#endif
 
 static Suite *health_suite(void)
 {
@@ -544,14 +542,12 @@ static Suite *health_suite(void)
     tcase_add_test(tc, test_tick_publishes_every_interval);
     suite_add_tcase(s, tc);
 
-#ifdef GUESTD_HAVE_SYSTEMD
     tc = tcase_create("systemd");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_sd_notify_ready_status_watchdog_stopping);
     tcase_add_test(tc, test_sd_notify_failing_starves_the_watchdog);
     suite_add_tcase(s, tc);
-#endif
     return s;
 }
 

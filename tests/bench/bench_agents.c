@@ -5,7 +5,12 @@
  * between them and prints one table with the ratios; --connect measures one
  * agent that is already listening (the VM comparison uses that) and prints
  * the figures as one JSON object. --quick is the smoke run: a few seconds,
- * small counts, figures printed but not judged. */
+ * small counts, figures printed but not judged.
+ *
+ * guestd is measured twice: in its own protocol (ping, metrics.get) and in
+ * qemu-ga's (guest-ping, guest-get-cpustats), on the same socket, since it
+ * detects the dialect per connection. The second column is the like-for-like
+ * comparison: the same requests, the same replies, the same parser work. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -38,6 +43,11 @@ static const char *proto_name(proto_t p)
     return p == PROTO_GUESTD ? "guestd" : "qemu-ga";
 }
 
+/* The three runs of a round: which agent, spoken to in which protocol. */
+typedef enum { RUN_GUESTD, RUN_GUESTD_QGA, RUN_QGA, RUN_KINDS } run_kind_t;
+
+static const char *const run_names[RUN_KINDS] = {"guestd", "guestd-qga", "qemu-ga"};
+
 typedef struct counts_s {
     int sequential; /* round trips of the trivial command */
     int pipelined;  /* trivial requests written back to back */
@@ -53,6 +63,7 @@ typedef struct result_s {
     double data_p50_us, data_p99_us;
     double cpu_seq_us, cpu_pipe_us;  /* agent CPU time per request; < 0 unknown */
     long rss_kib, hwm_kib, anon_kib; /* after the run; < 0 unknown */
+    long pss_kib, uss_kib;           /* shared pages divided among users; private only */
     long errors;                     /* replies that were not a success */
     long lost;                       /* pipelined requests never answered */
 } result_t;
@@ -122,12 +133,12 @@ static long long proc_cpu_ticks(pid_t pid)
     return (long long)(utime + stime);
 }
 
-/* A "Name:   123 kB" field of /proc/<pid>/status, in KiB; -1 when unknown. */
-static long proc_status_kib(pid_t pid, const char *field)
+/* A "Name:   123 kB" field of /proc/<pid>/<file>, in KiB; -1 when unknown. */
+static long proc_field_kib(pid_t pid, const char *file, const char *field)
 {
     if (pid <= 0) return -1;
     char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
     FILE *f = fopen(path, "re");
     if (!f) return -1;
     long v = -1;
@@ -140,6 +151,19 @@ static long proc_status_kib(pid_t pid, const char *field)
     }
     fclose(f);
     return v;
+}
+
+static long proc_status_kib(pid_t pid, const char *field)
+{
+    return proc_field_kib(pid, "status", field);
+}
+
+/* From smaps_rollup: RSS counts every shared-library page the agent has
+ * mapped, PSS divides each among the processes mapping it, USS
+ * (Private_Clean + Private_Dirty) is what the agent alone costs the guest. */
+static long proc_rollup_kib(pid_t pid, const char *field)
+{
+    return proc_field_kib(pid, "smaps_rollup", field);
 }
 
 /* ---- the connection: blocking writes, reads with a timeout ---- */
@@ -461,6 +485,9 @@ static result_t run_client(const char *path, proto_t proto, pid_t pid, const cou
     r.rss_kib = proc_status_kib(pid, "VmRSS");
     r.hwm_kib = proc_status_kib(pid, "VmHWM");
     r.anon_kib = proc_status_kib(pid, "RssAnon");
+    r.pss_kib = proc_rollup_kib(pid, "Pss");
+    long clean = proc_rollup_kib(pid, "Private_Clean"), dirty = proc_rollup_kib(pid, "Private_Dirty");
+    r.uss_kib = clean >= 0 && dirty >= 0 ? clean + dirty : -1;
     return r;
 }
 
@@ -544,9 +571,11 @@ static void print_json(const char *agent, const result_t *r)
 {
     printf("{\"agent\":\"%s\",\"rt_p50_us\":%.2f,\"rt_p99_us\":%.2f,\"pipelined_per_s\":%.0f,"
            "\"data_p50_us\":%.2f,\"data_p99_us\":%.2f,\"cpu_seq_us\":%.2f,\"cpu_pipe_us\":%.2f,"
-           "\"rss_kib\":%ld,\"hwm_kib\":%ld,\"anon_kib\":%ld,\"errors\":%ld,\"lost\":%ld}\n",
+           "\"rss_kib\":%ld,\"hwm_kib\":%ld,\"anon_kib\":%ld,\"pss_kib\":%ld,\"uss_kib\":%ld,"
+           "\"errors\":%ld,\"lost\":%ld}\n",
            agent, r->rt_p50_us, r->rt_p99_us, r->pipe_per_s, r->data_p50_us, r->data_p99_us,
-           r->cpu_seq_us, r->cpu_pipe_us, r->rss_kib, r->hwm_kib, r->anon_kib, r->errors, r->lost);
+           r->cpu_seq_us, r->cpu_pipe_us, r->rss_kib, r->hwm_kib, r->anon_kib, r->pss_kib, r->uss_kib,
+           r->errors, r->lost);
     fflush(stdout);
 }
 
@@ -581,11 +610,34 @@ typedef struct row_s {
     int at_least;       /* the ratio must be >= limit (else <=) */
 } row_t;
 
-static void print_table(const result_t *g, const result_t *q, int rounds, int have_qga, int quick)
+/* The figure at row for column r: memory after the last round (it is the
+ * same process throughout), anything else the median over rounds. */
+static double column_value(const row_t *row, const result_t *r, int rounds)
 {
-    result_t gm, qm;
-    memset(&gm, 0, sizeof(gm));
-    memset(&qm, 0, sizeof(qm));
+    if (row->is_long) return (double)*(const long *)((const char *)&r[rounds - 1] + row->offset);
+    return median_of(r, rounds, row->offset);
+}
+
+/* "  0.62x <= 0.5x (MISSED)": the ratio of v to the reference, judged
+ * against the row's target unless this is a smoke run. */
+static void print_ratio(const row_t *row, double v, double ref, int quick)
+{
+    if (ref <= 0 || v < 0) {
+        printf(" %8s", "-");
+        return;
+    }
+    double ratio = v / ref;
+    printf(" %7.2fx", ratio);
+    if (!quick && row->target[0]) {
+        int met = row->at_least ? ratio >= row->limit : ratio <= row->limit;
+        printf(" %s", met ? "met " : "MISS");
+    } else if (!quick) {
+        printf("     ");
+    }
+}
+
+static void print_table(result_t res[RUN_KINDS][64], int rounds, int have_qga, int quick)
+{
     static const row_t rows[] = {
         {"round trip p50 (us)", offsetof(result_t, rt_p50_us), 0, 1, "<= 0.5x", 0.5, 0},
         {"round trip p99 (us)", offsetof(result_t, rt_p99_us), 0, 1, "", 0, 0},
@@ -597,46 +649,40 @@ static void print_table(const result_t *g, const result_t *q, int rounds, int ha
         {"VmRSS after the run (KiB)", offsetof(result_t, rss_kib), 1, 0, "<= 0.5x", 0.5, 0},
         {"VmHWM (KiB)", offsetof(result_t, hwm_kib), 1, 0, "", 0, 0},
         {"RssAnon after the run (KiB)", offsetof(result_t, anon_kib), 1, 0, "", 0, 0},
+        {"PSS after the run (KiB)", offsetof(result_t, pss_kib), 1, 0, "", 0, 0},
+        {"USS after the run (KiB)", offsetof(result_t, uss_kib), 1, 0, "", 0, 0},
     };
-    printf("\n%-30s %12s %12s %8s  %s\n", "figure (median of rounds)", "guestd",
-           have_qga ? "qemu-ga" : "-", "ratio", quick ? "" : "target");
+    printf("\n%-30s %11s %11s %11s %13s %13s %s\n", "figure (median of rounds)", "guestd",
+           "guestd-qga", have_qga ? "qemu-ga" : "-", "guestd/qga", "guestd-qga/qga",
+           quick ? "" : " target");
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         const row_t *row = &rows[i];
-        double gv, qv = 0;
-        if (row->is_long) { /* memory: after the last run */
-            gv = (double)*(const long *)((const char *)&g[rounds - 1] + row->offset);
-            if (have_qga) qv = (double)*(const long *)((const char *)&q[rounds - 1] + row->offset);
-        } else {
-            gv = median_of(g, rounds, row->offset);
-            if (have_qga) qv = median_of(q, rounds, row->offset);
+        double v[RUN_KINDS];
+        for (int k = 0; k < RUN_KINDS; k++)
+            v[k] = k == RUN_QGA && !have_qga ? 0 : column_value(row, res[k], rounds);
+        printf("%-30s", row->label);
+        for (int k = 0; k < RUN_KINDS; k++) {
+            if (k == RUN_QGA && !have_qga)
+                printf(" %11s", "-");
+            else
+                printf(" %11.*f", row->decimals, v[k]);
         }
-        printf("%-30s %12.*f ", row->label, row->decimals, gv);
-        if (have_qga)
-            printf("%12.*f ", row->decimals, qv);
-        else
-            printf("%12s ", "-");
-        if (have_qga && qv > 0 && gv >= 0) {
-            double ratio = gv / qv;
-            printf("%7.2fx", ratio);
-            if (!quick && row->target[0]) {
-                int met = row->at_least ? ratio >= row->limit : ratio <= row->limit;
-                printf("  %s %s", row->target, met ? "(met)" : "(MISSED)");
-            }
-        } else {
-            printf("%8s", "-");
-        }
+        printf("   ");
+        print_ratio(row, v[RUN_GUESTD], have_qga ? v[RUN_QGA] : 0, quick);
+        printf("   ");
+        print_ratio(row, v[RUN_GUESTD_QGA], have_qga ? v[RUN_QGA] : 0, quick);
+        if (!quick && row->target[0]) printf("  %s", row->target);
         printf("\n");
     }
-    long gerr = 0, qerr = 0, glost = 0, qlost = 0;
-    for (int i = 0; i < rounds; i++) {
-        gerr += g[i].errors;
-        glost += g[i].lost;
-        if (have_qga) qlost += q[i].lost;
-        if (have_qga) qerr += q[i].errors;
+    for (int k = 0; k < RUN_KINDS; k++) {
+        long err = 0, lost = 0;
+        for (int i = 0; i < rounds; i++) {
+            err += res[k][i].errors;
+            lost += res[k][i].lost;
+        }
+        if (err) printf("%s: %ld error replies\n", run_names[k], err);
+        if (lost) printf("%s: %ld pipelined requests never answered\n", run_names[k], lost);
     }
-    if (gerr || qerr) printf("error replies: guestd %ld, qemu-ga %ld\n", gerr, qerr);
-    if (glost || qlost)
-        printf("pipelined requests never answered: guestd %ld, qemu-ga %ld\n", glost, qlost);
 }
 
 static void usage(FILE *out, const char *argv0)
@@ -645,10 +691,11 @@ static void usage(FILE *out, const char *argv0)
             "usage: %s [--quick] [--rounds N] [--sequential N] [--pipelined N] [--data N] "
             "[--warmup N]\n"
             "          [--guestd BIN] [--qemu-ga BIN | --no-qemu-ga]\n"
-            "       %s --connect guestd|qemu-ga:SOCKET [--pid PID] [counts as above]\n"
+            "       %s --connect guestd|guestd-qga|qemu-ga:SOCKET [--pid PID] [counts as above]\n"
             "Starts guestd and qemu-ga on unix sockets, alternates runs between them and\n"
-            "prints one table with the ratios (guestd / qemu-ga). --connect measures one\n"
-            "agent already listening and prints one JSON line. --quick: a smoke run.\n",
+            "prints one table with the ratios (guestd / qemu-ga), guestd measured in its own\n"
+            "protocol and in qemu-ga's (guestd-qga). --connect measures one agent already\n"
+            "listening and prints one JSON line a round. --quick: a smoke run.\n",
             argv0, argv0);
 }
 
@@ -731,18 +778,16 @@ int main(int argc, char **argv)
 
     if (connect_spec) {
         const char *colon = strchr(connect_spec, ':');
-        if (!colon) die("--connect takes guestd:SOCKET or qemu-ga:SOCKET");
+        if (!colon) die("--connect takes guestd:SOCKET, guestd-qga:SOCKET or qemu-ga:SOCKET");
         size_t n = (size_t)(colon - connect_spec);
-        proto_t proto;
-        if (n == 6 && strncmp(connect_spec, "guestd", n) == 0)
-            proto = PROTO_GUESTD;
-        else if (n == 7 && strncmp(connect_spec, "qemu-ga", n) == 0)
-            proto = PROTO_QGA;
-        else
-            die("--connect: unknown agent '%.*s'", (int)n, connect_spec);
+        int kind = -1;
+        for (int j = 0; j < RUN_KINDS; j++)
+            if (strlen(run_names[j]) == n && strncmp(connect_spec, run_names[j], n) == 0) kind = j;
+        if (kind < 0) die("--connect: unknown agent '%.*s'", (int)n, connect_spec);
+        proto_t proto = kind == RUN_GUESTD ? PROTO_GUESTD : PROTO_QGA;
         for (int i = 0; i < k.rounds; i++) {
             result_t r = run_client(colon + 1, proto, connect_pid, &k);
-            print_json(proto_name(proto), &r);
+            print_json(run_names[kind], &r);
         }
         return 0;
     }
@@ -781,29 +826,28 @@ int main(int argc, char **argv)
     printf("guestd:  %s (pid %d)\n", guestd, (int)g_children[0]);
     if (qga) printf("qemu-ga: %s (pid %d)\n", qga, (int)g_children[1]);
     printf("per round and agent: %d warm-up + %d sequential trivial round trips, %d pipelined "
-           "trivial requests, %d data-command round trips; %d round(s), order alternating\n",
+           "trivial requests, %d data-command round trips; %d round(s), order rotating\n",
            k.warmup, k.sequential, k.pipelined, k.data, k.rounds);
 
-    result_t g[64], q[64];
-    memset(q, 0, sizeof(q));
+    static result_t res[RUN_KINDS][64];
     for (int i = 0; i < k.rounds; i++) {
-        /* ABBA: the agent that goes first alternates, so drift in the
-         * machine's speed falls on both alike. */
-        int qga_first = qga && (i % 2 == 1);
-        for (int j = 0; j < 2; j++) {
-            int run_qga = j == 0 ? qga_first : !qga_first;
-            if (run_qga && !qga) continue;
-            result_t *r = run_qga ? &q[i] : &g[i];
-            *r = run_client(run_qga ? q_sock : g_sock, run_qga ? PROTO_QGA : PROTO_GUESTD,
-                            g_children[run_qga ? 1 : 0], &k);
-            printf("round %d %-7s: rt p50 %.1f us p99 %.1f us, pipelined %.0f/s, data p50 %.1f us, "
-                   "CPU %.2f/%.2f us/req, RSS %ld KiB\n",
-                   i + 1, run_qga ? "qemu-ga" : "guestd", r->rt_p50_us, r->rt_p99_us, r->pipe_per_s,
+        /* The order rotates each round, so drift in the machine's speed
+         * falls on every run alike. */
+        for (int j = 0; j < RUN_KINDS; j++) {
+            run_kind_t kind = (run_kind_t)((i + j) % RUN_KINDS);
+            if (kind == RUN_QGA && !qga) continue;
+            int is_qga = kind == RUN_QGA;
+            result_t *r = &res[kind][i];
+            *r = run_client(is_qga ? q_sock : g_sock, kind == RUN_GUESTD ? PROTO_GUESTD : PROTO_QGA,
+                            g_children[is_qga ? 1 : 0], &k);
+            printf("round %d %-10s: rt p50 %.1f us p99 %.1f us, pipelined %.0f/s, data p50 %.1f "
+                   "us, CPU %.2f/%.2f us/req, RSS %ld KiB\n",
+                   i + 1, run_names[kind], r->rt_p50_us, r->rt_p99_us, r->pipe_per_s,
                    r->data_p50_us, r->cpu_seq_us, r->cpu_pipe_us, r->rss_kib);
             fflush(stdout);
         }
     }
-    print_table(g, q, k.rounds, qga != NULL, quick);
+    print_table(res, k.rounds, qga != NULL, quick);
     if (quick) printf("(--quick: a smoke run with small counts; the figures are not judged)\n");
     cleanup();
     return 0;

@@ -4,7 +4,8 @@
 # which starts both agents on unix-listen sockets in a temporary directory
 #   guestd  --channel unix-listen:SOCK -c /dev/null --set metrics.log_path=none
 #   qemu-ga -m unix-listen -p SOCK -t STATEDIR -f STATEDIR/qemu-ga.pid
-# alternates runs between them (ABBA) and prints one table with the ratios.
+# rotates runs between them (guestd in its own protocol, guestd in qemu-ga's,
+# qemu-ga) and prints one table with the ratios.
 # Usage: tests/bench/run-agents.sh [bench_agents options, e.g. --rounds 9 or --quick]
 # Environment: BUILD_DIR (default build), QEMU_GA (default /usr/sbin/qemu-ga).
 set -euo pipefail

@@ -9,16 +9,18 @@ org.qemu.guest_agent.0, each port backed by its own host unix socket. Then:
      context switches (all threads) of each agent over IDLE_S seconds, as
      wakeups per minute;
   2. load: the C load client (tests/bench/bench_agents --connect) on the host
-     sockets, alternating between the agents (ABBA), for round trips,
-     pipelined throughput and the data command; each agent's CPU time per
-     request and RSS read from the guest's /proc.
+     sockets, the order rotating between guestd in its own protocol, guestd
+     in qemu-ga's (guestd-qga: the same guest-ping and guest-get-cpustats on
+     guestd's port, whose dialect is detected per connection) and qemu-ga,
+     for round trips, pipelined throughput and the data command; each
+     agent's CPU time per request and RSS read from the guest's /proc.
 
-Prints one table with ratios (guestd / qemu-ga). Not a ctest test: it takes a
+Prints one table with ratios (guestd / qemu-ga, guestd-qga / qemu-ga). Not a ctest test: it takes a
 few minutes and judges nothing; docs/performance.md records its figures.
 
 Environment: GUESTD_BIN (default build/guestd), BENCH_AGENTS (default
 build/bench/bench_agents), QEMU_GA (default /usr/sbin/qemu-ga),
-BENCH_VM_IDLE_S (default 60), BENCH_VM_ROUNDS (default 2, each runs both
+BENCH_VM_IDLE_S (default 60), BENCH_VM_ROUNDS (default 3, each runs all three
 agents), BENCH_VM_QUICK=1 (small counts, a 10 s idle window).
 """
 
@@ -37,7 +39,7 @@ import vm_agents as VA  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(HERE))
 QUICK = os.environ.get("BENCH_VM_QUICK", "") not in ("", "0")
 IDLE_S = int(os.environ.get("BENCH_VM_IDLE_S", "10" if QUICK else "60"))
-ROUNDS = int(os.environ.get("BENCH_VM_ROUNDS", "1" if QUICK else "2"))
+ROUNDS = int(os.environ.get("BENCH_VM_ROUNDS", "1" if QUICK else "3"))
 # Under TCG a round trip takes about a millisecond: smaller counts than on
 # the host, the same shape.
 COUNTS = (["--warmup", "20", "--sequential", "200", "--pipelined", "1000", "--data", "50"]
@@ -105,11 +107,13 @@ def main():
               % (idle["guestd"], g1[0] - g0[0], g1[1] - g0[1],
                  idle["qemu-ga"], q1[0] - q0[0], q1[1] - q0[1]))
 
-        # 2. Load, alternating.
-        runs = {"guestd": [], "qemu-ga": []}
-        agents = {"guestd": (gpid, vm.port_path), "qemu-ga": (qpid, vm.qga_path)}
+        # 2. Load, the order rotating each round.
+        names = ["guestd", "guestd-qga", "qemu-ga"]
+        runs = {n: [] for n in names}
+        agents = {"guestd": (gpid, vm.port_path), "guestd-qga": (gpid, vm.port_path),
+                  "qemu-ga": (qpid, vm.qga_path)}
         for r in range(ROUNDS):
-            order = ["guestd", "qemu-ga"] if r % 2 == 0 else ["qemu-ga", "guestd"]
+            order = names[r % 3:] + names[:r % 3]
             for name in order:
                 pid, sock = agents[name]
                 t0 = cpu_ticks(vm, pid)
@@ -117,7 +121,7 @@ def main():
                 t1 = cpu_ticks(vm, pid)
                 res["cpu_us_per_req"] = (t1 - t0) * 1e6 / hz / requests
                 runs[name].append(res)
-                V.log("round %d %-7s: rt p50 %.0f us p99 %.0f us, pipelined %.0f/s (%d never "
+                V.log("round %d %-10s: rt p50 %.0f us p99 %.0f us, pipelined %.0f/s (%d never "
                       "answered), data p50 %.0f us, CPU %.0f us/req"
                       % (r + 1, name, res["rt_p50_us"], res["rt_p99_us"], res["pipelined_per_s"],
                          res.get("lost", 0), res["data_p50_us"], res["cpu_us_per_req"]))
@@ -134,22 +138,31 @@ def main():
     ]
     print("\nguestd vs qemu-ga in one VM (TCG, 1 vCPU, guest kernel %s), virtio-serial ports; "
           "%s; median of %d run(s) each" % (kernel, " ".join(COUNTS), ROUNDS))
-    print("%-34s %12s %12s %8s  %s" % ("figure", "guestd", "qemu-ga", "ratio", "target"))
+    print("%-34s %11s %11s %11s %11s %15s  %s" % ("figure", "guestd", "guestd-qga", "qemu-ga",
+                                                  "guestd/qga", "guestd-qga/qga", "target"))
 
-    def line(label, g, q, target):
-        ratio = g / q if q else float("nan")
-        print("%-34s %12.1f %12.1f %7.2fx  %s" % (label, g, q, ratio, target))
+    def ratio(a, b):
+        return "%.2fx" % (a / b) if b else "-"
+
+    def line(label, g, gq, q, target):
+        gq_text = "%11.1f" % gq if gq is not None else "%11s" % "-"
+        print("%-34s %11.1f %s %11.1f %11s %15s  %s"
+              % (label, g, gq_text, q, ratio(g, q), ratio(gq, q) if gq is not None else "-",
+                 target))
     for label, key, _, target in rows:
-        line(label, median([x[key] for x in runs["guestd"]]),
-             median([x[key] for x in runs["qemu-ga"]]), target)
+        g, gq, q = (median([x[key] for x in runs[n]]) for n in names)
+        line(label, g, gq, q, target)
+    # Memory and idle cost belong to the process, not to the protocol spoken.
     for k in ("VmRSS", "VmHWM", "RssAnon"):
-        line("%s after the runs (KiB)" % k, mem["guestd"].get(k, 0), mem["qemu-ga"].get(k, 0),
-             "<= 0.5x" if k == "VmRSS" else "")
-    line("idle wakeups/min, no host (%d s)" % IDLE_S, idle["guestd"], idle["qemu-ga"], "<= 0.1x")
+        line("%s after the runs (KiB)" % k, mem["guestd"].get(k, 0), None,
+             mem["qemu-ga"].get(k, 0), "<= 0.5x" if k == "VmRSS" else "")
+    line("idle wakeups/min, no host (%d s)" % IDLE_S, idle["guestd"], None, idle["qemu-ga"],
+         "<= 0.1x")
     lost = {n: sum(x.get("lost", 0) for x in runs[n]) for n in runs}
     if any(lost.values()):
-        print("pipelined requests never answered: guestd %d, qemu-ga %d (of %s per run)"
-              % (lost["guestd"], lost["qemu-ga"], COUNTS[COUNTS.index("--pipelined") + 1]))
+        print("pipelined requests never answered: %s (of %s per run)"
+              % (", ".join("%s %d" % (n, lost[n]) for n in names),
+                 COUNTS[COUNTS.index("--pipelined") + 1]))
 
 
 if __name__ == "__main__":
