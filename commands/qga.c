@@ -41,6 +41,13 @@ int gd_qga_read_file(const char *root, const char *rel, gd_buf_t *buf)
     if (r < 0) return r;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -errno;
+    /* A page to start with: a procfs file is generated anew by each read
+     * that does not fit, and /proc/stat costs the kernel a walk of every
+     * CPU's and interrupt's counters each time. */
+    if (buf->cap < 4096 && gd_buf_reserve(buf, 4095) != 0) {
+        close(fd);
+        return -ENOMEM;
+    }
     ssize_t n = gd_procfs_pread(fd, buf);
     close(fd);
     return n < 0 ? (int)n : 0;

@@ -3,6 +3,7 @@
 #include "transport/channel.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,6 +213,10 @@ static void detach(gd_channel_t *ch, int lost_endpoint, const char *why)
     }
     run_flush_waiters(ch);
     if (was_attached && ch->cbs->on_detach) ch->cbs->on_detach(ch->ctx, ch->gen);
+    /* The session's memory (its requests, replies and buffers, freed by
+     * now) goes back to the kernel rather than stay the agent's high-water
+     * mark until the next host. */
+    if (was_attached) malloc_trim(0);
     if (ch->closing) return;
     reset_backoff(ch);
     switch (ch->kind) {

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -36,11 +37,12 @@
 #define RBUF_SIZE (256 * 1024)
 #define WRITE_CHUNK (64 * 1024)
 
-typedef enum { PROTO_GUESTD, PROTO_QGA } proto_t;
+/* PROTO_ECHO: guestd's requests to a server that sends each one back. */
+typedef enum { PROTO_GUESTD, PROTO_QGA, PROTO_ECHO } proto_t;
 
 static const char *proto_name(proto_t p)
 {
-    return p == PROTO_GUESTD ? "guestd" : "qemu-ga";
+    return p == PROTO_GUESTD ? "guestd" : p == PROTO_QGA ? "qemu-ga" : "echo";
 }
 
 /* The three runs of a round: which agent, spoken to in which protocol. */
@@ -277,6 +279,7 @@ static long reply_id(const char *line)
 
 static int reply_ok(proto_t proto, const char *line)
 {
+    if (proto == PROTO_ECHO) return 1;
     if (proto == PROTO_GUESTD) return strstr(line, "\"ok\":true") != NULL;
     return strncmp(line, "{\"return\"", 9) == 0;
 }
@@ -287,7 +290,7 @@ typedef enum { REQ_TRIVIAL, REQ_DATA } req_kind_t;
 static size_t build_request(proto_t proto, req_kind_t kind, long id, char *buf, size_t cap)
 {
     int n;
-    if (proto == PROTO_GUESTD)
+    if (proto != PROTO_QGA)
         n = kind == REQ_TRIVIAL
                 ? snprintf(buf, cap, "{\"id\":%ld,\"cmd\":\"ping\"}\n", id)
                 : snprintf(
@@ -476,6 +479,9 @@ static result_t run_client(const char *path, proto_t proto, pid_t pid, const cou
     long long cpu2 = proc_cpu_ticks(pid);
     round_trips(&c, REQ_DATA, k->data, &next_id, &r.data_p50_us, &r.data_p99_us, &r.errors);
     conn_close(&c);
+    /* Memory is read once the agent has seen the client go, as after any
+     * host session; 100 ms is ample for either agent on an idle loop. */
+    if (pid > 0) usleep(100000);
 
     r.cpu_seq_us = r.cpu_pipe_us = -1;
     if (cpu0 >= 0 && cpu1 >= 0 && cpu2 >= 0) {
@@ -563,6 +569,66 @@ static void wait_listening(pid_t pid, const char *path, const char *name, const 
         if (now_ns() > deadline) die("%s did not listen on %s within 10 s", name, path);
         usleep(10000);
     }
+}
+
+/* ---- the floor: what any agent's round trip costs on this machine ---- */
+
+/* A bare epoll server that writes back whatever it reads: no parsing, no
+ * dispatch, one read and one write a request. Its round trip is the floor
+ * under any agent's on this machine (the client, two context switches, the
+ * socket), so a ratio target below floor / qemu-ga cannot be met by work
+ * the agent does. Runs in a child until killed. */
+static void echo_server(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path)) _exit(1);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (l < 0 || ep < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(l, 4) != 0)
+        _exit(1);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = l};
+    epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
+    static char buf[65536];
+    for (;;) {
+        struct epoll_event got[8];
+        int n = epoll_wait(ep, got, 8, -1);
+        for (int i = 0; i < n; i++) {
+            int fd = got[i].data.fd;
+            if (fd == l) {
+                int c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+                struct epoll_event cev = {.events = EPOLLIN, .data.fd = c};
+                if (c >= 0) epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
+                continue;
+            }
+            ssize_t r = read(fd, buf, sizeof(buf));
+            if (r <= 0 || write(fd, buf, (size_t)r) != r) close(fd);
+        }
+    }
+}
+
+/* The echo server's sequential round trip p50, in microseconds. */
+static double floor_p50_us(const char *dir, int sequential, int warmup)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/echo.sock", dir);
+    pid_t pid = fork();
+    if (pid < 0) die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        echo_server(path);
+        _exit(1);
+    }
+    conn_t c;
+    conn_open(&c, path, PROTO_ECHO);
+    long next_id = 1, errors = 0;
+    double p50 = 0, ignore;
+    round_trips(&c, REQ_TRIVIAL, warmup, &next_id, &ignore, &ignore, &errors);
+    round_trips(&c, REQ_TRIVIAL, sequential, &next_id, &p50, &ignore, &errors);
+    conn_close(&c);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return p50;
 }
 
 /* ---- reporting ---- */
@@ -848,6 +914,13 @@ int main(int argc, char **argv)
         }
     }
     print_table(res, k.rounds, qga != NULL, quick);
+    double floor_us = floor_p50_us(g_tmpdir, k.sequential, k.warmup);
+    printf("floor: a bare echo server's round trip p50 is %.1f us on this machine now", floor_us);
+    if (qga) {
+        double q50 = median_of(res[RUN_QGA], k.rounds, offsetof(result_t, rt_p50_us));
+        printf(" (%.2fx qemu-ga's)", q50 > 0 ? floor_us / q50 : 0);
+    }
+    printf("\n");
     if (quick) printf("(--quick: a smoke run with small counts; the figures are not judged)\n");
     cleanup();
     return 0;
