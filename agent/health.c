@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -528,6 +529,11 @@ void gd_health_tick(gd_agent_t *a)
 {
     gd_health_t *h = a->health;
     if (!h) return;
+    /* Memory a burst left free in the heap goes back to the kernel here
+     * (and when a host detaches) rather than after every drained write,
+     * where it cost a third of pipelined throughput: malloc cannot shrink
+     * a heap fragmented by thousands of small replies by itself. */
+    malloc_trim(0);
     publish(h, 1);
     h->window_lag_ms = 0;
 }

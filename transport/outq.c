@@ -3,7 +3,6 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,18 +15,6 @@ void gd_outq_init(gd_outq_t *q, size_t limit)
     q->limit = limit;
     q->dropped_events = 0;
     q->queued_lines = 0;
-    q->peak_bytes = 0;
-    q->trims = 0;
-}
-
-/* Called when the queue has just become empty. */
-static void outq_drained(gd_outq_t *q)
-{
-    if (q->peak_bytes >= GD_OUTQ_TRIM_AFTER_BYTES) {
-        malloc_trim(0);
-        q->trims++;
-    }
-    q->peak_bytes = 0;
 }
 
 static void outq_item_free(gd_outq_item_t *it)
@@ -84,7 +71,6 @@ static void outq_append(gd_outq_t *q, gd_outq_item_t *it)
     q->bytes += it->len;
     if (it->event) q->event_bytes += it->len;
     q->queued_lines++;
-    if (q->bytes > q->peak_bytes) q->peak_bytes = q->bytes;
     outq_enforce_limit(q);
 }
 
@@ -138,7 +124,6 @@ void gd_outq_advance(gd_outq_t *q, size_t n)
     q->head_off = 0;
     q->queued_lines--;
     outq_item_free(it);
-    if (!q->head) outq_drained(q);
 }
 
 size_t gd_outq_clear(gd_outq_t *q)
@@ -156,6 +141,5 @@ size_t gd_outq_clear(gd_outq_t *q)
     q->bytes = 0;
     q->event_bytes = 0;
     q->queued_lines = 0;
-    outq_drained(q);
     return n;
 }

@@ -27,17 +27,7 @@ typedef struct gd_outq_s {
     size_t limit;            /* channel.out_queue_bytes */
     uint64_t dropped_events; /* events dropped by the bound, ever (not reset by clear) */
     uint64_t queued_lines;   /* lines in the queue now, the head included */
-    size_t peak_bytes;       /* most bytes queued since the queue was last empty */
-    uint64_t trims;          /* times a drained backlog's memory was given back */
 } gd_outq_t;
-
-/* When a backlog of at least this much has been written out, the heap's
- * free memory is handed back to the kernel: thousands of small reply copies,
- * freed in the order they were written, leave the heap too fragmented for
- * malloc to shrink it by itself, and the agent would keep the burst's peak
- * for the rest of its life. A trim follows at least this many bytes
- * written, so its cost (tens of microseconds) stays far below 1%. */
-#define GD_OUTQ_TRIM_AFTER_BYTES (64 * 1024)
 
 void gd_outq_init(gd_outq_t *q, size_t limit);
 /* Copies the line (which must end in '\n'). Never dropped, but it may push
