@@ -3,7 +3,8 @@
 #   packaging/dev.sh demo   installs, builds, and runs the main job: a VM with
 #                           guestd inside, and the host talking to it
 #   packaging/dev.sh test   installs, builds with -Werror, and runs the whole
-#                           test suite, plain and under ASan+UBSan
+#                           test suite, plain, under ASan+UBSan, and a subset
+#                           under valgrind
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -34,10 +35,12 @@ case "${1:-}" in
     # One suite at a time: the exec and service suites time real children,
     # and two cores shared by parallel suites make those timings lie.
     echo "== every suite: unit, integration, VM, benchmark smoke runs"
-    ctest --test-dir build --output-on-failure
+    ctest --test-dir build --output-on-failure -LE valgrind
     echo "== unit suites under ASan+UBSan"
     build build-asan -DGUESTD_WERROR=ON -DGUESTD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
     ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -L 'unit|integration'
+    echo "== integration suites under valgrind memcheck (the subset docs/security.md names)"
+    ctest --test-dir build -L valgrind --output-on-failure
     ;;
   *)
     echo "usage: packaging/dev.sh demo|test" >&2

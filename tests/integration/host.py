@@ -4,10 +4,31 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
 GUESTD = os.environ.get("GUESTD_BIN", os.path.join(os.path.dirname(__file__), "../../build/guestd"))
+
+# GUESTD_VALGRIND=1 runs every agent under valgrind's memcheck: an error or a
+# definite or indirect leak makes valgrind exit with VALGRIND_EXIT, and stop()
+# fails the test with valgrind's report. The agent then runs 20 to 50 times
+# slower, so waits for it are stretched by TIME_SCALE (GUESTD_TIME_SCALE, 10
+# by default under valgrind, 1 otherwise).
+VALGRIND = os.environ.get("GUESTD_VALGRIND") == "1"
+VALGRIND_EXIT = 99
+VALGRIND_ARGS = ["valgrind", "--leak-check=full", "--show-leak-kinds=definite,indirect",
+                 "--errors-for-leak-kinds=definite,indirect",
+                 "--error-exitcode=%d" % VALGRIND_EXIT, "--track-fds=no",
+                 "--child-silent-after-fork=yes"]  # the report is the agent's, not its children's
+TIME_SCALE = float(os.environ.get("GUESTD_TIME_SCALE", "10" if VALGRIND else "1"))
+# RSS and timings of the agent mean nothing under a sanitizer or valgrind.
+MEMORY_TOOL = VALGRIND or os.environ.get("GUESTD_SANITIZED") == "1"
+
+
+def scaled(seconds):
+    """A wait for the agent, stretched for a slowed-down agent."""
+    return seconds * TIME_SCALE
 
 
 class Agent:
@@ -28,8 +49,11 @@ class Agent:
         args += list(extra)
         self.log_path = os.path.join(self.dir.name, "stderr.log")
         self.log = open(self.log_path, "wb")
+        self.valgrind_log = os.path.join(self.dir.name, "valgrind.log")
+        if VALGRIND:
+            args = VALGRIND_ARGS + ["--log-file=" + self.valgrind_log] + args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.log)
-        deadline = time.time() + 10
+        deadline = time.time() + scaled(10)
         while not os.path.exists(self.sock):
             if self.proc.poll() is not None:
                 raise RuntimeError("guestd exited with %d:\n%s" % (self.proc.returncode, self.stderr()))
@@ -59,23 +83,46 @@ class Agent:
         return host
 
     def stop(self, timeout=5):
+        """SIGTERM, then the exit status. Under valgrind, fails when valgrind
+        found an error or a leak, or could not finish its leak check."""
+        hung = False
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout)
+                self.proc.wait(scaled(timeout))
             except subprocess.TimeoutExpired:
+                hung = True
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
         rc = self.proc.returncode
+        report = self.valgrind_report() if VALGRIND else ""
         self.dir.cleanup()
+        if VALGRIND and rc == VALGRIND_EXIT:
+            raise AssertionError("valgrind found errors in guestd:\n" + report)
+        if VALGRIND and hung:
+            raise AssertionError("guestd under valgrind did not exit within %.0f s of SIGTERM:\n%s"
+                                 % (scaled(timeout), report))
         return rc
+
+    def valgrind_report(self):
+        try:
+            with open(self.valgrind_log, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return "(no valgrind log)"
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.stop()
+    def __exit__(self, exc_type, *exc):
+        try:
+            self.stop()
+        except AssertionError as e:
+            if exc_type is None:
+                raise
+            # The test's own failure is the one raised; valgrind's goes beside it.
+            print(e, file=sys.stderr)
 
 
 class Host:
@@ -84,7 +131,7 @@ class Host:
     def __init__(self, path, timeout=10):
         # The socket file exists from bind(); connects are refused until
         # listen(), a moment later: retry through that gap.
-        deadline = time.time() + timeout
+        deadline = time.time() + scaled(timeout)
         while True:
             self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -106,11 +153,13 @@ class Host:
         self.send_raw(json.dumps(obj).encode() + b"\n")
 
     def read_line(self, timeout=10):
-        deadline = time.time() + timeout
+        return self.read_line_until(time.time() + scaled(timeout))
+
+    def read_line_until(self, deadline):
         while b"\n" not in self.buf:
             left = deadline - time.time()
             if left <= 0:
-                raise TimeoutError("no line from the agent within %.1f s" % timeout)
+                raise TimeoutError("no line from the agent in time")
             self.s.settimeout(left)
             chunk = self.s.recv(1 << 16)
             if not chunk:
@@ -129,9 +178,9 @@ class Host:
         for i, msg in enumerate(self.pending):
             if match(msg):
                 return self.pending.pop(i)
-        deadline = time.time() + timeout
+        deadline = time.time() + scaled(timeout)
         while True:
-            msg = self.read_line(max(0.01, deadline - time.time()))
+            msg = self.read_line_until(max(time.time() + 0.01, deadline))
             if match(msg):
                 return msg
             self.pending.append(msg)
