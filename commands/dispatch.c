@@ -12,6 +12,7 @@
 
 #include <uv.h>
 
+#include "agent/json_keys.h"
 #include "agent/log.h"
 #include "agent/utf8.h"
 #include "commands/table.h"
@@ -96,6 +97,25 @@ static cJSON *reply_object(const cJSON *id, int ok)
     return obj;
 }
 
+/* Messages quote what the host sent, cut by "%.64s" or by the message
+ * buffer: a cut inside a character would make the reply line invalid UTF-8
+ * (protocol.md promises UTF-8), so a broken sequence becomes U+FFFD. */
+static void add_message(cJSON *err, const char *message)
+{
+    size_t len = strlen(message);
+    gd_buf_t clean;
+    if (gd_utf8_valid(message, len)) {
+        cJSON_AddStringToObject(err, "message", message);
+        return;
+    }
+    gd_buf_init(&clean);
+    if (gd_utf8_sanitize(&clean, message, len) == 0)
+        cJSON_AddStringToObject(err, "message", clean.data);
+    else
+        cJSON_AddStringToObject(err, "message", "out of memory");
+    gd_buf_free(&clean);
+}
+
 static void send_error(gd_dispatch_t *d, uint64_t conn_gen, const cJSON *id, const char *code,
                        const char *message)
 {
@@ -105,7 +125,7 @@ static void send_error(gd_dispatch_t *d, uint64_t conn_gen, const cJSON *id, con
         return;
     cJSON *err = cJSON_AddObjectToObject(obj, "error");
     cJSON_AddStringToObject(err, "code", code);
-    cJSON_AddStringToObject(err, "message", message);
+    add_message(err, message);
     send_object(d, conn_gen, obj);
 }
 
@@ -258,15 +278,6 @@ static int only_whitespace(const char *p, const char *end)
     return 1;
 }
 
-/* Checks a duplicate key: {"cmd":"a","cmd":"b"} is ambiguous, refuse it. */
-static const char *duplicate_key(const cJSON *obj)
-{
-    for (const cJSON *a = obj->child; a; a = a->next)
-        for (const cJSON *b = a->next; b; b = b->next)
-            if (strcmp(a->string, b->string) == 0)
-                return a->string;
-    return NULL;
-}
 
 void gd_dispatch_line(gd_dispatch_t *d, uint64_t conn_gen, const char *line, size_t len)
 {
@@ -295,9 +306,15 @@ void gd_dispatch_line(gd_dispatch_t *d, uint64_t conn_gen, const char *line, siz
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
     const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(root, "cmd");
     cJSON *args = cJSON_GetObjectItemCaseSensitive(root, "args");
-    const char *dup = duplicate_key(root);
+    /* A repeated key ({"cmd":"a","cmd":"b"}) is ambiguous: refused. */
+    int keys_oom;
+    const char *dup = gd_json_duplicate_key(root, &keys_oom);
     if (id && !cJSON_IsString(id) && !cJSON_IsNumber(id) && !cJSON_IsNull(id)) {
         send_error(d, conn_gen, NULL, "invalid_request", "'id' must be a string or a number");
+        goto done;
+    }
+    if (keys_oom) {
+        send_error(d, conn_gen, id, "internal", "out of memory checking the request's keys");
         goto done;
     }
     if (dup) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/json_keys.h"
 #include "agent/utf8.h"
 
 /* ---- parsing ---- */
@@ -78,13 +79,25 @@ static int attach_literals(cJSON *item, numtok_t *t)
 
 static int has_duplicate_key(const cJSON *item)
 {
-    if (cJSON_IsObject(item))
-        for (const cJSON *a = item->child; a; a = a->next)
-            for (const cJSON *b = a->next; b; b = b->next)
-                if (strcmp(a->string, b->string) == 0) return 1;
+    int oom;
+    if (gd_json_duplicate_key(item, &oom) || oom) return 1;
     for (const cJSON *c = item->child; c; c = c->next)
         if (has_duplicate_key(c)) return 1;
     return 0;
+}
+
+/* Length of the token at s for an error message: up to white space, at
+ * most max bytes, and never past the avail bytes of the text (which need not
+ * end in a NUL). A cut at max backs off to a character boundary. */
+static size_t token_len(const char *s, size_t avail, size_t max)
+{
+    size_t n = 0;
+    while (n < avail && n < max && !is_ws(s[n]))
+        n++;
+    if (n == max)
+        while (n > 0 && n < avail && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    return n;
 }
 
 cJSON *gd_qga_json_parse(const char *text, size_t len, char *err, size_t errlen)
@@ -105,8 +118,7 @@ cJSON *gd_qga_json_parse(const char *text, size_t len, char *err, size_t errlen)
     if (!root || end != text + len) {
         cJSON_Delete(root);
         const char *at = end && end < text + len ? end : text;
-        size_t n = strcspn(at, " \t\r\n");
-        if (n > 32) n = 32;
+        size_t n = token_len(at, (size_t)(text + len - at), 32);
         snprintf(err, errlen, "JSON parse error, invalid or unexpected token '%.*s'", (int)n, at);
         return NULL;
     }
@@ -189,10 +201,13 @@ static int print_string(gd_buf_t *out, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t n = strlen(s);
+    const unsigned char *end = p + n;
     if (gd_buf_reserve(out, n + 2) != 0) return -ENOMEM;
     int r = gd_buf_append(out, "\"", 1);
-    while (r == 0 && *p) {
-        size_t len = gd_utf8_seq_len(p, strlen((const char *)p));
+    /* The bytes left come from end, not strlen(p): a strlen per character
+     * made printing quadratic (a 16 MiB guest-file-read took half an hour). */
+    while (r == 0 && p < end) {
+        size_t len = gd_utf8_seq_len(p, (size_t)(end - p));
         unsigned cp;
         if (len == 0) {
             cp = 0xFFFD;

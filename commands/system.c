@@ -12,7 +12,27 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/utf8.h"
 #include "collectors/procfs.h"
+
+/* Adds text as a string with every sequence that is not UTF-8 replaced by
+ * U+FFFD: files and the host name hold whatever bytes root wrote, and a
+ * reply line must be UTF-8 (protocol.md). */
+static void add_text(cJSON *obj, const char *name, const char *text)
+{
+    size_t len = strlen(text);
+    if (gd_utf8_valid(text, len)) {
+        cJSON_AddStringToObject(obj, name, text);
+        return;
+    }
+    gd_buf_t clean;
+    gd_buf_init(&clean);
+    if (gd_utf8_sanitize(&clean, text, len) == 0)
+        cJSON_AddStringToObject(obj, name, clean.data);
+    else
+        cJSON_AddNullToObject(obj, name);
+    gd_buf_free(&clean);
+}
 
 /* Reads a whole small file into buf (reset first). 0 or a negative errno. */
 static int read_file(const char *root, const char *rel, gd_buf_t *buf)
@@ -79,7 +99,7 @@ static void add_os(cJSON *result, const char *etc_dir, gd_buf_t *buf)
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         char value[256];
         if (r == 0 && gd_os_release_value(buf->data, keys[i].key, value, sizeof(value)) == 0)
-            cJSON_AddStringToObject(os, keys[i].field, value);
+            add_text(os, keys[i].field, value);
         else if (keys[i].fallback)
             cJSON_AddStringToObject(os, keys[i].field, keys[i].fallback);
         else
@@ -114,7 +134,7 @@ static void add_cpu(cJSON *result, const char *proc_root, gd_buf_t *buf)
         }
     }
     if (model[0])
-        cJSON_AddStringToObject(cpu, "model", model);
+        add_text(cpu, "model", model);
     else
         cJSON_AddNullToObject(cpu, "model");
     /* Online CPUs: the cpuN lines of /proc/stat, as the cpu collector. */
@@ -152,7 +172,7 @@ static void add_line_file(cJSON *obj, const char *name, const char *root, const 
     if (read_file(root, rel, buf) == 0) {
         trim(buf->data);
         if (buf->data[0]) {
-            cJSON_AddStringToObject(obj, name, buf->data);
+            add_text(obj, name, buf->data);
             return;
         }
     }
@@ -166,7 +186,7 @@ static void add_timezone(cJSON *result, const char *etc_dir, gd_buf_t *buf)
     if (read_file(etc_dir, "timezone", buf) == 0) {
         trim(buf->data);
         if (buf->data[0]) {
-            cJSON_AddStringToObject(result, "timezone", buf->data);
+            add_text(result, "timezone", buf->data);
             return;
         }
     }
@@ -177,7 +197,7 @@ static void add_timezone(cJSON *result, const char *etc_dir, gd_buf_t *buf)
             target[n] = '\0';
             const char *zone = strstr(target, "zoneinfo/");
             if (zone) {
-                cJSON_AddStringToObject(result, "timezone", zone + 9);
+                add_text(result, "timezone", zone + 9);
                 return;
             }
         }
@@ -195,16 +215,16 @@ cJSON *gd_system_info(const char *proc_root, const char *etc_dir, const char *ho
     gd_buf_init(&buf);
     if (uname(&u) != 0) memset(&u, 0, sizeof(u));
 
-    cJSON_AddStringToObject(result, "hostname", hostname && hostname[0] ? hostname : u.nodename);
+    add_text(result, "hostname", hostname && hostname[0] ? hostname : u.nodename);
     add_os(result, etc_dir, &buf);
     cJSON *kernel = cJSON_AddObjectToObject(result, "kernel");
-    cJSON_AddStringToObject(kernel, "release", u.release);
-    cJSON_AddStringToObject(kernel, "version", u.version);
-    cJSON_AddStringToObject(result, "arch", u.machine);
+    add_text(kernel, "release", u.release);
+    add_text(kernel, "version", u.version);
+    add_text(result, "arch", u.machine);
     add_cpu(result, proc_root, &buf);
     add_memory(result, proc_root, &buf);
     if (boot_id && boot_id[0])
-        cJSON_AddStringToObject(result, "boot_id", boot_id);
+        add_text(result, "boot_id", boot_id);
     else
         add_line_file(result, "boot_id", proc_root, "sys/kernel/random/boot_id", &buf);
     add_line_file(result, "machine_id", etc_dir, "machine-id", &buf);

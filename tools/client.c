@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "tools/ljson.h"
+#include "tools/timefmt.h"
 
 int64_t gd_client_now_ms(void)
 {
@@ -331,6 +332,18 @@ static void cell_bytes(char *buf, size_t len, double v)
         gd_ctl_human_bytes(v, buf, len);
 }
 
+/* An event's "ts" as "HH:MM:SS" UTC, or "-". The guest sends any number:
+ * one that is not a time (1e27, -1e300) must not reach the time_t cast. */
+static void time_of_day(const cJSON *ts, char *buf, size_t len)
+{
+    int64_t ms;
+    struct tm tm;
+    snprintf(buf, len, "-");
+    if (!cJSON_IsNumber(ts) || gd_time_ms_from_double(ts->valuedouble, &ms) != 0) return;
+    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    if (gmtime_r(&secs, &tm)) strftime(buf, len, "%H:%M:%S", &tm);
+}
+
 #define TABLE_FMT "%-8s %6s %6s %6s %8s %8s %8s %8s %6s"
 
 void gd_ctl_table_row(const cJSON *event, char *buf, size_t len)
@@ -342,13 +355,8 @@ void gd_ctl_table_row(const cJSON *event, char *buf, size_t len)
     }
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(event, "data");
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(event, "ts");
-    char t[16] = "-", cpu[16], mem[16], load[16], dr[16], dw[16], rx[16], tx[16], procs[16];
-    if (cJSON_IsNumber(ts)) {
-        time_t secs = (time_t)(ts->valuedouble / 1000);
-        struct tm tm;
-        gmtime_r(&secs, &tm);
-        strftime(t, sizeof(t), "%H:%M:%S", &tm);
-    }
+    char t[16], cpu[16], mem[16], load[16], dr[16], dw[16], rx[16], tx[16], procs[16];
+    time_of_day(ts, t, sizeof(t));
     cell_num(cpu, sizeof(cpu), num_at(data, "cpu", "usage_pct"), "%.1f");
     cell_num(mem, sizeof(mem), num_at(data, "memory", "used_pct"), "%.1f");
     cell_num(load, sizeof(load), num_at(data, "load", "load1"), "%.2f");
@@ -365,13 +373,8 @@ static void short_line(const cJSON *msg, const char *name, char *buf, size_t len
 {
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(msg, "data");
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(msg, "ts");
-    char t[16] = "-";
-    if (cJSON_IsNumber(ts)) {
-        time_t secs = (time_t)(ts->valuedouble / 1000);
-        struct tm tm;
-        gmtime_r(&secs, &tm);
-        strftime(t, sizeof(t), "%H:%M:%S", &tm);
-    }
+    char t[16];
+    time_of_day(ts, t, sizeof(t));
     size_t n = (size_t)snprintf(buf, len, "%-8s %s", t, name);
     if (strcmp(name, "health") == 0) {
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(data, "status"), *c;

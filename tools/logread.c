@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tools/timefmt.h"
+
 #define READ_CHUNK (4u << 20)
 
 /* NAME.N -> stem length and N; a name without a numeric suffix is N = 0. */
@@ -85,6 +87,13 @@ static int wanted_event(const gd_logread_opts_t *o, const char *name)
     return 0;
 }
 
+/* A "seq" as the agent writes it, a count from 0; 0 (none) for a number no
+ * uint64 holds, which the cast must not see. */
+static uint64_t seq_of(double v)
+{
+    return v >= 0 && v < 18446744073709551616.0 ? (uint64_t)v : 0;
+}
+
 /* One line: 0 to go on, the callback's non-zero to stop. */
 static int one_line(reader_t *r, const char *line, size_t len)
 {
@@ -102,9 +111,11 @@ static int one_line(reader_t *r, const char *line, size_t len)
     if (!ev || ev->type != GD_LJ_STRING || !ts || ts->type != GD_LJ_NUMBER || !data ||
         data->type != GD_LJ_OBJECT)
         goto bad;
+    /* A ts that is not a time (1e27) makes the line bad: it would overflow
+     * the cast, and the time arithmetic of every command after it. */
+    if (gd_time_ms_from_double(ts->num, &rec.ts_ms) != 0) goto bad;
     gd_lj_string(ev, 0, rec.event, sizeof(rec.event));
-    rec.ts_ms = (int64_t)ts->num;
-    rec.seq = seq && seq->type == GD_LJ_NUMBER && seq->num >= 0 ? (uint64_t)seq->num : 0;
+    rec.seq = seq && seq->type == GD_LJ_NUMBER ? seq_of(seq->num) : 0;
     const gd_logread_opts_t *o = r->opts;
     if ((o->has_since && rec.ts_ms < o->since_ms) || (o->has_until && rec.ts_ms >= o->until_ms) ||
         !wanted_event(o, rec.event))

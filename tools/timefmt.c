@@ -31,6 +31,14 @@ static int digits(const char **p, int n, int *out)
     return 0;
 }
 
+int gd_time_ms_from_double(double ms, int64_t *out_ms)
+{
+    /* The negated test also refuses NaN; in range, the cast is defined. */
+    if (!(ms >= (double)GD_TIME_MS_MIN && ms < (double)GD_TIME_MS_MAX + 1.0)) return -1;
+    *out_ms = (int64_t)ms;
+    return 0;
+}
+
 static int parse_relative(const char *text, int64_t now_ms, int64_t *out)
 {
     char *end;
@@ -47,8 +55,9 @@ static int parse_relative(const char *text, int64_t now_ms, int64_t *out)
         unit = 86400000;
     else
         return -1;
-    *out = now_ms - (int64_t)(v * (double)unit);
-    return 0;
+    /* In doubles: "1e50d" is far past any int64. Exact to the millisecond
+     * for every time in range (they are below 2^53). */
+    return gd_time_ms_from_double((double)now_ms - v * (double)unit, out);
 }
 
 int gd_time_parse(const char *text, int64_t now_ms, int64_t *out_ms)
@@ -91,16 +100,23 @@ int gd_time_parse(const char *text, int64_t now_ms, int64_t *out_ms)
     }
     if (*p) return -1;
     int64_t days = gd_days_from_civil(y, (unsigned)mo, (unsigned)d);
-    *out_ms = ((days * 86400 + h * 3600 + mi * 60 + s) - offset_min * 60) * 1000 + ms;
+    int64_t t = ((days * 86400 + h * 3600 + mi * 60 + s) - offset_min * 60) * 1000 + ms;
+    /* A zone offset can move year 0000 or 9999 out of the range. */
+    if (t < GD_TIME_MS_MIN || t > GD_TIME_MS_MAX) return -1;
+    *out_ms = t;
     return 0;
 }
 
 void gd_time_format(int64_t ms, int with_millis, char *buf, size_t len)
 {
+    struct tm tm;
+    if (ms < GD_TIME_MS_MIN || ms > GD_TIME_MS_MAX) {
+        snprintf(buf, len, "?");
+        return;
+    }
     int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
     int millis = (int)(ms - secs * 1000);
     time_t t = (time_t)secs;
-    struct tm tm;
     gmtime_r(&t, &tm);
     size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
     if (with_millis)

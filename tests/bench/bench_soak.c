@@ -310,11 +310,11 @@ out:
     long growth = last.rss - first.rss, growth2 = last.rss - mid.rss;
     double pct = first.rss > 0 ? 100.0 * (double)growth / (double)first.rss : 0;
     double pct2 = mid.rss > 0 ? 100.0 * (double)growth2 / (double)mid.rss : 0;
-    printf("soak: %.0f s (%.0f s warm-up) at %.0f req/s with metrics every 100 ms: %llu requests, "
-           "%llu responses "
-           "(%llu errors, %llu duplicates), %llu events\n",
-           elapsed, warmup, rate, (unsigned long long)next, (unsigned long long)responses,
-           (unsigned long long)errors, (unsigned long long)dup, (unsigned long long)events);
+    printf("soak: %.0f s (%.0f s warm-up) at %.0f req/s (%.0f achieved) with metrics every 100 ms: "
+           "%llu requests, %llu responses (%llu errors, %llu duplicates), %llu events\n",
+           elapsed, warmup, rate, elapsed > 0 ? (double)next / elapsed : 0,
+           (unsigned long long)next, (unsigned long long)responses, (unsigned long long)errors,
+           (unsigned long long)dup, (unsigned long long)events);
     printf("soak: latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", p50, p99, pmax);
     printf("soak: RSS %ld -> %ld KiB (%+ld KiB, %+.2f%%); second half %ld -> %ld KiB (%+ld KiB, "
            "%+.2f%%); fds %d -> %d (own %d -> %d)\n",

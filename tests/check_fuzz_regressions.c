@@ -25,6 +25,7 @@
 #include "commands/system.h"
 #include "tools/client.h"
 #include "tools/logread.h"
+#include "tools/timefmt.h"
 
 static char tmp[64];
 static char proc_dir[128], etc_dir[128];
@@ -264,6 +265,18 @@ START_TEST(test_log_line_with_absurd_ts_is_bad)
 }
 END_TEST
 
+/* --since/--until "1e50d": the relative time's milliseconds were cast to
+ * int64 unchecked (undefined behaviour past 2^63). Not a time: refused. */
+START_TEST(test_relative_time_out_of_range)
+{
+    int64_t ms = 0;
+    ck_assert_int_eq(gd_time_parse("1e50d", 1750000000000, &ms), -1);
+    ck_assert_int_eq(gd_time_parse("1e999s", 1750000000000, &ms), -1);
+    ck_assert_int_eq(gd_time_parse("90s", 1750000000000, &ms), 0);
+    ck_assert_int_eq(ms, 1750000000000 - 90000);
+}
+END_TEST
+
 static Suite *fuzz_regressions_suite(void)
 {
     Suite *s = suite_create("fuzz_regressions");
@@ -276,6 +289,7 @@ static Suite *fuzz_regressions_suite(void)
     tcase_add_checked_fixture(tc, tree_setup, tree_teardown);
     tcase_add_test(tc, test_watch_row_with_absurd_ts);
     tcase_add_test(tc, test_log_line_with_absurd_ts_is_bad);
+    tcase_add_test(tc, test_relative_time_out_of_range);
     suite_add_tcase(s, tc);
     tc = tcase_create("reply_utf8");
     tcase_add_test(tc, test_error_message_cut_inside_utf8);
