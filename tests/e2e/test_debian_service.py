@@ -46,6 +46,7 @@ import traceback
 
 sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import report as R  # noqa: E402
 import vm as V  # noqa: E402
 import debian_rootfs as D  # noqa: E402
 
@@ -56,14 +57,6 @@ DEVICE_UNIT = r"dev-virtio\x2dports-org.guestd.agent.0.device"
 BOOT_TIMEOUT = 240       # QEMU start to the first hello
 RESTART_TIMEOUT = 30     # a restart (RestartSec=2s) to the new hello
 WATCHDOG_SEC = 30        # packaging/guestd.service
-
-results = []     # (name, ok, message)
-figures = []     # (name, value text)
-
-
-def figure(name, text):
-    figures.append((name, text))
-    V.log("FIGURE %s: %s" % (name, text))
 
 
 class Guest:
@@ -171,27 +164,9 @@ class Guest:
 
 
 def check(name, fn, vm=None):
-    V.log("--- %s" % name)
-    jmark = len(vm.journal_text()) if vm else 0
-    try:
-        fn()
-    except Exception as e:   # AssertionError, E2EError, anything
-        msg = str(e) or e.__class__.__name__
-        results.append((name, False, msg))
-        V.log("FAIL %s: %s" % (name, msg))
-        if not isinstance(e, (AssertionError, V.E2EError)):
-            traceback.print_exc()
-        if vm:
-            rows = vm.journal_text()[jmark:].splitlines()
-            print("  guest journal during this check (%d lines%s):"
-                  % (len(rows), ", last 50" if len(rows) > 50 else ""))
-            for r in rows[-50:]:
-                print("  | " + r)
-        sys.stdout.flush()
-        return False
-    results.append((name, True, ""))
-    V.log("PASS %s" % name)
-    return True
+    """One check; on failure, the guest journal written while it ran."""
+    return R.check(name, fn, log=vm.journal_text if vm else None,
+                   log_name="guest journal", tail=50)
 
 
 def exposure(text):
@@ -277,7 +252,6 @@ def wait_log_done(g, path, timeout):
 
 
 def main():
-    t_all = time.monotonic()
     if os.geteuid() != 0:
         print("FAIL: the Debian guest test needs root (debootstrap, chroot)")
         return 1
@@ -289,8 +263,8 @@ def main():
         deb = D.build_deb(BUILD_DIR, work)
         version = D.deb_field(deb, "Version")
         next_deb = D.repack_deb(deb, version + "+e2e1", work)
-        figure("the .deb", "%s, %d bytes, Depends: %s"
-               % (os.path.basename(deb), os.path.getsize(deb), D.deb_field(deb, "Depends")))
+        R.figure("the .deb", "%s, %d bytes, Depends: %s"
+                 % (os.path.basename(deb), os.path.getsize(deb), D.deb_field(deb, "Depends")))
         st = {}
 
         def image():
@@ -305,8 +279,8 @@ def main():
             assert not bad, "dpkg -i in the chroot: %s" % bad
         if not check("image: dpkg -i in a chroot (systemd not running) installs files only", image):
             return 1
-        figure("package and image ready (cpack, rootfs, dpkg, mkfs)",
-               "%.0f s" % (time.monotonic() - t0))
+        R.figure("package and image ready (cpack, rootfs, dpkg, mkfs)",
+                 "%.0f s" % (time.monotonic() - t0))
 
         vm = D.DebianVM("debian", st["img"], work)
         vm.start()
@@ -324,7 +298,7 @@ def main():
                     if time.monotonic() > deadline or not vm.running():
                         raise V.E2EError("no hello within %d s of starting QEMU" % BOOT_TIMEOUT)
             prog.poll()
-            figure("QEMU start to hello (TCG)", "%.1f s" % vm.elapsed())
+            R.figure("QEMU start to hello (TCG)", "%.1f s" % vm.elapsed())
             d = m["data"]
             assert d.get("agent") == "guestd", d
             assert d.get("version") == version.split("-")[0], \
@@ -370,7 +344,7 @@ def main():
             rc, out = g.sh("systemd-analyze security --no-pager guestd.service", 150)
             score, word = exposure(out)
             st["exposure"] = (score, word)
-            figure("systemd-analyze security guestd (as shipped)", "%.1f %s" % (score, word))
+            R.figure("systemd-analyze security guestd (as shipped)", "%.1f %s" % (score, word))
         check("systemd-analyze verify and security on the unit", analyze, vm)
 
         def sandbox():
@@ -426,7 +400,7 @@ def main():
             # The shell's kill: a minbase guest has no /bin/kill.
             g.send_only("exec", {"argv": ["sh", "-c", "kill -9 %d" % pid]})
             m = g.new_hello(RESTART_TIMEOUT, differs="started_at")
-            figure("kill -9 to the new hello", "%.1f s (RestartSec=2s)" % (m["_t"] - t))
+            R.figure("kill -9 to the new hello", "%.1f s (RestartSec=2s)" % (m["_t"] - t))
             assert m["data"]["started_at"] > old, (m["data"]["started_at"], old)
             props = g.show("guestd.service", "NRestarts", "MainPID")
             assert props.get("NRestarts") == "1", props
@@ -439,8 +413,8 @@ def main():
             t = time.monotonic()
             g.send_only("exec", {"argv": ["sh", "-c", "kill -STOP %d" % pid]})
             m = g.new_hello(WATCHDOG_SEC + 60, differs="started_at")
-            figure("SIGSTOP to the new hello (watchdog)",
-                   "%.1f s (WatchdogSec=%ds)" % (m["_t"] - t, WATCHDOG_SEC))
+            R.figure("SIGSTOP to the new hello (watchdog)",
+                     "%.1f s (WatchdogSec=%ds)" % (m["_t"] - t, WATCHDOG_SEC))
             props = g.show("guestd.service", "NRestarts")
             assert int(props.get("NRestarts", -1)) == n0 + 1, props
             out = g.sh_ok("journalctl -u guestd.service -o cat --no-pager | grep -i watchdog || true")
@@ -456,9 +430,9 @@ def main():
             assert r.get("ok") is True and r.get("result") == {"scheduled": True}, r
             vm.qmp.wait_event("RESET", 120)
             t_reset = time.monotonic()
-            figure("power.reboot answer to the guest's reset", "%.1f s" % (t_reset - t))
+            R.figure("power.reboot answer to the guest's reset", "%.1f s" % (t_reset - t))
             m = g.new_hello(BOOT_TIMEOUT, differs="boot_id")
-            figure("reset to hello after the reboot", "%.1f s" % (m["_t"] - t_reset))
+            R.figure("reset to hello after the reboot", "%.1f s" % (m["_t"] - t_reset))
             assert m["data"]["boot_id"] != boot_id
             s = g.ok("service.status", {"name": "guestd"})
             assert s.get("active") == "active", s
@@ -562,7 +536,7 @@ def main():
                 "/etc/guestd/guestd.conf && guestd --dump-config | grep '^deny = exec' && "
                 "systemctl daemon-reload && systemd-analyze security --no-pager guestd.service", 150)
             score, word = exposure(out)
-            figure("systemd-analyze security guestd (hardened drop-in)", "%.1f %s" % (score, word))
+            R.figure("systemd-analyze security guestd (hardened drop-in)", "%.1f %s" % (score, word))
             g.settle()
             g.sh_ok("systemd-run --quiet --collect --no-block --unit=e2e-hardened "
                     "systemctl restart guestd.service")
@@ -602,12 +576,11 @@ def main():
             assert h.get("status") in ("ok", "degraded"), h
         check("hardened profile + drop-in: the agent starts, observes, refuses exec", hardened, vm)
     except Exception as e:
-        results.append(("VM", False, "error: %s" % e))
-        V.log("FAIL: %s" % e)
+        R.fail("VM", "error: %s" % e)
         if not isinstance(e, V.E2EError):
             traceback.print_exc()
     finally:
-        failed = [r for r in results if not r[1]]
+        failed = R.any_failed()
         if vm:
             if failed:
                 vm.dump_logs()
@@ -620,15 +593,7 @@ def main():
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    print("\n===== test_debian_service summary (%.0f s) =====" % (time.monotonic() - t_all))
-    for name, text in figures:
-        print("  %-55s %s" % (name + ":", text))
-    failed = [r for r in results if not r[1]]
-    for name, ok, msg in results:
-        print("  %s  %s%s" % ("PASS" if ok else "FAIL", name, "" if ok else ": " + msg))
-    print("%d passed, %d failed" % (len(results) - len(failed), len(failed)))
-    return 1 if failed or not results else 0
-
+    return R.summary("test_debian_service")
 
 if __name__ == "__main__":
     sys.exit(main())

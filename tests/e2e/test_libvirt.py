@@ -54,6 +54,7 @@ import traceback
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import report as R  # noqa: E402
 import vm as V  # noqa: E402
 
 NS_MARK = "GUESTD_LIBVIRT_NS"
@@ -64,41 +65,9 @@ EXTRA_MODULES = ["failover", "net_failover", "virtio_net", "virtio_blk",
                  "crc16", "mbcache", "jbd2", "crc32c_generic", "ext4"]
 IN_CI = os.environ.get("CI", "") not in ("", "false", "0")
 
-results = []
-figures = []
-
 
 def log(msg):
     V.log(msg)
-
-
-def figure(name, text):
-    figures.append((name, text))
-    log("FIGURE %s: %s" % (name, text))
-
-
-def check(name, fn):
-    log("--- %s" % name)
-    try:
-        fn()
-    except Exception as e:
-        msg = str(e) or e.__class__.__name__
-        results.append((name, False, msg))
-        log("FAIL %s: %s" % (name, msg))
-        if not isinstance(e, (AssertionError, V.E2EError)):
-            traceback.print_exc()
-        return False
-    results.append((name, True, ""))
-    log("PASS %s" % name)
-    return True
-
-
-def guestd_bin():
-    b = os.environ.get("GUESTD_BIN")
-    if b:
-        return b
-    d = os.environ.get("GUESTD_BUILD_DIR") or os.path.join(os.path.dirname(os.path.dirname(HERE)), "build")
-    return os.path.join(d, "guestd")
 
 
 # --------------------------------------------------------------------------
@@ -445,22 +414,22 @@ def run(gbin, work):
     lv = Libvirt(work)
     t0 = time.monotonic()
     lv.start()
-    figure("private libvirtd up", "%.1f s" % (time.monotonic() - t0))
+    R.figure("private libvirtd up", "%.1f s" % (time.monotonic() - t0))
     dom = Domain(lv, work, gbin)
     st = {}
     try:
         t0 = time.monotonic()
         dom.virsh("create", dom.xml_path)
         dom.wait_console(r"@@E2E-READY", 1, 120)
-        figure("domain created to guest ready", "%.1f s" % (time.monotonic() - t0))
+        R.figure("domain created to guest ready", "%.1f s" % (time.monotonic() - t0))
         host = V.Host(dom.guestd_sock, "guestd port").connect(timeout=30)
         st["host"] = host
 
         def ping():
             r = dom.wait_agent()
             assert r == {"return": {}}, r
-            figure("domain created to first guest-ping through libvirt",
-                   "%.1f s" % (time.monotonic() - t0))
+            R.figure("domain created to first guest-ping through libvirt",
+                     "%.1f s" % (time.monotonic() - t0))
             hello = host.wait_event("hello", 30)
             assert hello["data"]["hostname"] == "guestd-e2e", hello
             st["boot_id"] = hello["data"]["boot_id"]
@@ -469,7 +438,7 @@ def run(gbin, work):
             guest_sh(host, "ip link set lo up && ip link set eth0 up && "
                            "ip addr add %s/24 dev eth0 && mount -t ext4 /dev/vda /mnt/data"
                      % GUEST_IP)
-        if not check("virsh qemu-agent-command guest-ping; guestd's own port at the same time", ping):
+        if not R.check("virsh qemu-agent-command guest-ping; guestd's own port at the same time", ping):
             return
 
         def guestinfo():
@@ -484,7 +453,7 @@ def run(gbin, work):
                 assert info.get(k) == v, "guestinfo %s = %r, expected %r" % (k, info.get(k), v)
             assert int(info["fs.0.total-bytes"]) > 20 * 1024 * 1024, info
             assert info.get("fs.0.disk.0.alias") == "vda", info
-        check("virsh guestinfo", guestinfo)
+        R.check("virsh guestinfo", guestinfo)
 
         def domifaddr():
             rc, out = dom.virsh("domifaddr", dom.name, "--source", "agent")
@@ -495,7 +464,7 @@ def run(gbin, work):
             assert eth and eth[0][1] == MAC, "eth0 with MAC %s: %s" % (MAC, rows)
             assert any(GUEST_IP + "/24" in r for r in rows), rows
             assert any("127.0.0.1/8" in r for r in rows), rows
-        check("virsh domifaddr --source agent", domifaddr)
+        R.check("virsh domifaddr --source agent", domifaddr)
 
         def domfsinfo():
             rc, out = dom.virsh("domfsinfo", dom.name)
@@ -504,23 +473,23 @@ def run(gbin, work):
             assert row, out
             # Mountpoint, Name, Type, Target: libvirt found the domain's own disk.
             assert row[0][:4] == ["/mnt/data", "vda", "ext4", "vda"], row
-        check("virsh domfsinfo", domfsinfo)
+        R.check("virsh domfsinfo", domfsinfo)
 
         def domtime():
             rc, out = dom.virsh("domtime", dom.name)
             m = re.search(r"Time:\s*(\d+)", out)
             assert m, out
             skew = abs(int(m.group(1)) - time.time())
-            figure("domtime: guest clock - host clock", "%.0f s" % skew)
+            R.figure("domtime: guest clock - host clock", "%.0f s" % skew)
             assert skew < 120, "guest time %s is %.0f s off" % (m.group(1), skew)
-        check("virsh domtime", domtime)
+        R.check("virsh domtime", domtime)
 
         def password():
             before = guest_sh(host, "grep ^root: /etc/shadow")
             dom.virsh("set-user-password", dom.name, "root", "guestd-e2e-secret")
             after = guest_sh(host, "grep ^root: /etc/shadow")
             assert before != after and after.split(":")[1].startswith("$"), (before, after)
-        check("virsh set-user-password", password)
+        R.check("virsh set-user-password", password)
 
         def freeze():
             rc, out = dom.virsh("domfsfreeze", dom.name)
@@ -545,11 +514,11 @@ def run(gbin, work):
             assert re.search(r"Thawed 1 filesystem", out), out
             done = host.wait_for(lambda m: m.get("id") == wid, 30, "the write after the thaw")
             assert done.get("ok") and done["result"]["exit_code"] == 0, done
-            figure("write into a frozen fs: finished after the thaw", "%.1f s after domfsthaw"
-                   % (time.time() - t_thaw))
+            R.figure("write into a frozen fs: finished after the thaw", "%.1f s after domfsthaw"
+                     % (time.time() - t_thaw))
             rc, r = dom.agent({"execute": "guest-fsfreeze-status"})
             assert r == {"return": "thawed"}, r
-        check("virsh domfsfreeze / domfsthaw (a real FIFREEZE)", freeze)
+        R.check("virsh domfsfreeze / domfsthaw (a real FIFREEZE)", freeze)
 
         def freeze_timeout():
             native(host, "config.set", {"key": "commands.fsfreeze_timeout_ms", "value": 2000})
@@ -562,22 +531,22 @@ def run(gbin, work):
                     break
                 assert time.monotonic() - t < 20, "still frozen after 20 s: %s" % r
                 time.sleep(0.5)
-            figure("freeze left alone: thawed by the agent after", "%.1f s (limit 2 s)"
-                   % (time.monotonic() - t))
+            R.figure("freeze left alone: thawed by the agent after", "%.1f s (limit 2 s)"
+                     % (time.monotonic() - t))
             guest_sh(host, "echo y > /mnt/data/g && sync")
-        check("a freeze nobody thaws is thawed at commands.fsfreeze_timeout_ms", freeze_timeout)
+        R.check("a freeze nobody thaws is thawed at commands.fsfreeze_timeout_ms", freeze_timeout)
 
         def reboot():
             host.pending = []
             rc, out = dom.virsh("reboot", dom.name, "--mode", "agent")
             t = time.monotonic()
             dom.wait_console(r"@@E2E-READY", 2, 120)
-            figure("reboot --mode agent to guest ready again", "%.1f s" % (time.monotonic() - t))
+            R.figure("reboot --mode agent to guest ready again", "%.1f s" % (time.monotonic() - t))
             hello = host.wait_event("hello", 60)
             assert hello["data"]["boot_id"] != st["boot_id"], "the same boot: %s" % hello
             r = dom.wait_agent()
             assert r == {"return": {}}, r
-        check("virsh reboot --mode agent", reboot)
+        R.check("virsh reboot --mode agent", reboot)
 
         def shutdown():
             dom.virsh("shutdown", dom.name, "--mode", "agent")
@@ -588,10 +557,10 @@ def run(gbin, work):
                     break
                 assert time.monotonic() - t < 60, "still %s after 60 s" % out.strip()
                 time.sleep(0.5)
-            figure("shutdown --mode agent to domain off", "%.1f s" % (time.monotonic() - t))
-        check("virsh shutdown --mode agent", shutdown)
+            R.figure("shutdown --mode agent to domain off", "%.1f s" % (time.monotonic() - t))
+        R.check("virsh shutdown --mode agent", shutdown)
     finally:
-        if any(not ok for _, ok, _ in results):
+        if R.any_failed():
             dom.dump_logs()
         if "host" in st:
             st["host"].close()
@@ -599,7 +568,7 @@ def run(gbin, work):
 
 
 def main():
-    gbin = guestd_bin()
+    gbin = R.guestd_bin()
     if not gbin or not os.access(gbin, os.X_OK):
         print("FAIL: no guestd binary (set GUESTD_BIN)")
         return 1
@@ -627,27 +596,18 @@ def main():
         os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private",
                                sys.executable, os.path.abspath(__file__)] + sys.argv[1:], env)
     work = tempfile.mkdtemp(prefix="guestd-lv-")
-    t0 = time.monotonic()
     try:
         run(gbin, work)
     except Exception as e:
-        results.append(("setup", False, str(e)))
-        log("FAIL: %s" % e)
+        R.fail("setup", str(e))
         if not isinstance(e, V.E2EError):
             traceback.print_exc()
-    failed = [r for r in results if not r[1]]
-    print("\n===== test_libvirt summary (%.0f s) =====" % (time.monotonic() - t0))
-    for name, text in figures:
-        print("  %-55s %s" % (name + ":", text))
-    for name, ok, msg in results:
-        print("  %s  %s%s" % ("PASS" if ok else "FAIL", name, "" if ok else ": " + msg))
-    print("%d passed, %d failed" % (len(results) - len(failed), len(failed)))
-    if failed or os.environ.get("GUESTD_E2E_KEEP"):
+    status = R.summary("test_libvirt")
+    if status or os.environ.get("GUESTD_E2E_KEEP"):
         print("work directory kept: %s" % work)
     else:
         shutil.rmtree(work, ignore_errors=True)
-    return 1 if failed or not results else 0
-
+    return status
 
 if __name__ == "__main__":
     sys.exit(main())

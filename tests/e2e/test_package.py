@@ -23,10 +23,10 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import report as R  # noqa: E402
 import vm as V  # noqa: E402
 import debian_rootfs as D  # noqa: E402
 
@@ -41,20 +41,6 @@ KNOWN_WARNINGS = {
     # is not uploaded to Debian.
     "initial-upload-closes-no-bugs",
 }
-
-results = []
-
-
-def check(name, fn):
-    V.log("--- %s" % name)
-    try:
-        fn()
-    except Exception as e:
-        results.append((name, False, str(e) or e.__class__.__name__))
-        V.log("FAIL %s: %s" % (name, e))
-        return
-    results.append((name, True, ""))
-    V.log("PASS %s" % name)
 
 
 def tree(root):
@@ -76,7 +62,6 @@ def tree(root):
 
 
 def main():
-    t0 = time.monotonic()
     work = tempfile.mkdtemp(prefix="guestd-pkg-")
     try:
         deb = D.build_deb(BUILD_DIR, work)
@@ -107,7 +92,7 @@ def main():
                 assert os.stat(path).st_mode & 0o111, "%s is not executable" % s
                 D.run(["sh", "-n", path], "sh -n " + s)
             D.run(["sh", "-n", os.path.join(SOURCE_DIR, "packaging", "install.sh")])
-        check("control: Depends (shlibdeps), conffiles, maintainer scripts", control)
+        R.check("control: Depends (shlibdeps), conffiles, maintainer scripts", control)
 
         def lintian():
             res = subprocess.run(["lintian", "--pedantic", "--tag-display-limit", "0", deb],
@@ -121,7 +106,7 @@ def main():
             assert not errors, "lintian errors: %s" % errors
             new = sorted(set(warnings) - KNOWN_WARNINGS)
             assert not new, "new lintian warnings (fix, or add with a reason): %s" % new
-        check("lintian: no errors, only the known warnings", lintian)
+        R.check("lintian: no errors, only the known warnings", lintian)
 
         def conf():
             x = os.path.join(work, "x")
@@ -147,7 +132,7 @@ def main():
             out = D.run([guestd, "-c", hpath, "--dump-config"])
             m = re.search(r"^deny = (.*)$", out, re.M)
             assert m and "exec*" in m.group(1) and "file.write" in m.group(1), out
-        check("guestd.conf: every key commented at its default; the hardened profile loads", conf)
+        R.check("guestd.conf: every key commented at its default; the hardened profile loads", conf)
 
         def install_sh():
             x = os.path.join(work, "dpkg-x")
@@ -173,19 +158,13 @@ def main():
             D.run(["sh", sh, "--root", r, "--uninstall", "--purge", deb])
             left = sorted(tree(r))
             assert left == [], "after --uninstall --purge: %s" % left
-        check("install.sh --root: the files of dpkg-deb -x; --uninstall --purge: none", install_sh)
+        R.check("install.sh --root: the files of dpkg-deb -x; --uninstall --purge: none", install_sh)
     except Exception as e:
-        results.append(("package", False, "error: %s" % e))
+        R.fail("package", "error: %s" % e)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    print("\n===== test_package summary (%.0f s) =====" % (time.monotonic() - t0))
-    failed = [r for r in results if not r[1]]
-    for name, ok, msg in results:
-        print("  %s  %s%s" % ("PASS" if ok else "FAIL", name, "" if ok else ": " + msg))
-    print("%d passed, %d failed" % (len(results) - len(failed), len(failed)))
-    return 1 if failed or not results else 0
-
+    return R.summary("test_package")
 
 if __name__ == "__main__":
     sys.exit(main())

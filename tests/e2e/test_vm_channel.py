@@ -27,66 +27,20 @@ and those of vm.py. Exit status 0 when every check passed.
 import os
 import sys
 import time
-import traceback
 
 sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import report as R  # noqa: E402
 import vm as V  # noqa: E402
 
 LOG_LEVEL = os.environ.get("GUESTD_E2E_LOG_LEVEL", "debug")
 IDLE_S = int(os.environ.get("GUESTD_E2E_IDLE_S", "60"))
 ATTACH_TIMEOUT = 5.0     # how long to wait for any hello before failing
 
-results = []     # (name, ok, message)
-figures = []     # (name, value text)
-
-
-def guestd_bin():
-    b = os.environ.get("GUESTD_BIN")
-    if b:
-        return b
-    for d in (os.environ.get("GUESTD_BUILD_DIR"),
-              os.path.join(os.environ.get("GUESTD_SOURCE_DIR", os.getcwd()), "build")):
-        if d and os.path.exists(os.path.join(d, "guestd")):
-            return os.path.join(d, "guestd")
-    return None
-
 
 def agent_args():
     return ["--channel", "virtio-serial:" + V.PORT_DEV, "-c", "/dev/null",
             "--log-level", LOG_LEVEL]
-
-
-def figure(name, text):
-    figures.append((name, text))
-    V.log("FIGURE %s: %s" % (name, text))
-
-
-def check(vm, name, fn):
-    """Runs one check; records and prints the outcome. On failure, prints
-    the agent's log lines written during the check."""
-    V.log("--- %s" % name)
-    mark = vm.agent_log_mark() if vm else 0
-    try:
-        fn()
-    except Exception as e:   # AssertionError, E2EError, anything
-        msg = str(e) or e.__class__.__name__
-        results.append((name, False, msg))
-        V.log("FAIL %s: %s" % (name, msg))
-        if not isinstance(e, (AssertionError, V.E2EError)):
-            traceback.print_exc()
-        if vm:
-            vm.failed = True
-            rows = vm.agent_log_since(mark).replace("\r", "").splitlines()
-            print("  agent log during this check (%d lines%s):"
-                  % (len(rows), ", last 40" if len(rows) > 40 else ""))
-            for r in rows[-40:]:
-                print("  | " + r)
-        sys.stdout.flush()
-        return False
-    results.append((name, True, ""))
-    V.log("PASS %s" % name)
-    return True
 
 
 def strip(m):
@@ -169,7 +123,7 @@ def reattach(h, pause=0.5, timeout=ATTACH_TIMEOUT):
 def vm_attach(gbin):
     vm = V.VM("attach", guestd_bin=gbin, guestd_args=agent_args(), port_at_boot=True)
     with vm:
-        figure("boot to guest shell (port at boot)", "%.1f s" % vm.boot_seconds)
+        R.figure("boot to guest shell (port at boot)", "%.1f s" % vm.boot_seconds)
         st = {}
         h = vm.host()
 
@@ -183,7 +137,7 @@ def vm_attach(gbin):
             st["guest_now"] = int(vm.sh("date +%s").strip())
             out = vm.sh("ls -l /dev/virtio-ports/")
             assert V.PORT_NAME in out, "no port link in the guest: %s" % out
-        if not check(vm, "agent running before any host attaches", started):
+        if not R.check_in_vm(vm, "agent running before any host attaches", started):
             return
 
         def first_hello():
@@ -197,7 +151,7 @@ def vm_attach(gbin):
             assert st["started_at"] <= (st["guest_now"] + 1) * 1000, \
                 "started_at %d is after the guest clock read before attaching (%d s)" \
                 % (st["started_at"], st["guest_now"])
-        if not check(vm, "hello on the first attach (agent started before the host)", first_hello):
+        if not R.check_in_vm(vm, "hello on the first attach (agent started before the host)", first_hello):
             return
 
         def ping_info():
@@ -218,7 +172,7 @@ def vm_attach(gbin):
                 assert n in names, "info.commands lacks %s: %s" % (n, cmds)
                 assert names[n].get("enabled") is True, names[n]
                 assert isinstance(names[n].get("summary"), str), names[n]
-        check(vm, "ping and info answered", ping_info)
+        R.check_in_vm(vm, "ping and info answered", ping_info)
 
         def metrics_every_second():
             r = h.request("config.set", {"key": "metrics.interval_ms", "value": 1000})
@@ -230,7 +184,7 @@ def vm_attach(gbin):
                 r = h.request("config.set", {"key": "metrics.interval_ms", "value": 30000})
                 assert r.get("ok") is True, "config.set: %s" % V.short(r)
             gaps = [(b["ts"] - a["ts"]) for a, b in zip(samples, samples[1:])]
-            figure("metrics interval in the VM (set to 1 s)", "%s ms" % gaps)
+            R.figure("metrics interval in the VM (set to 1 s)", "%s ms" % gaps)
             assert all(800 <= g <= 1500 for g in gaps), gaps
             seqs = [m["seq"] for m in samples]
             assert seqs == sorted(seqs) and len(set(seqs)) == 4, seqs
@@ -243,8 +197,8 @@ def vm_attach(gbin):
             assert d["processes"]["total"] >= 3, d["processes"]
             assert 1 <= len(d["processes"]["top"]) <= 5, d["processes"]
             assert "lo" not in [n["name"] for n in d.get("network", [])], d.get("network")
-        check(vm, "metrics events at the configured interval with plausible values",
-              metrics_every_second)
+        R.check_in_vm(vm, "metrics events at the configured interval with plausible values",
+                      metrics_every_second)
 
         def reattach3():
             seq = st["hello"]["seq"]
@@ -258,7 +212,7 @@ def vm_attach(gbin):
                 ping_exact(h, 100 + i)
                 V.log("reattach %d: hello after %.0f ms, seq %d" % (i + 1, dt * 1000, m["seq"]))
             assert vm.guestd_pid() == st["pid"] and vm.alive(st["pid"]), "guestd restarted"
-        check(vm, "detach and reattach 3 times: hello each time, started_at unchanged", reattach3)
+        R.check_in_vm(vm, "detach and reattach 3 times: hello each time, started_at unchanged", reattach3)
 
         def latency():
             lat = []
@@ -267,13 +221,13 @@ def vm_attach(gbin):
                 assert m["data"]["started_at"] == st["started_at"], "started_at changed"
                 lat.append(dt * 1000)
             med = V.median(lat)
-            figure("attach latency (connect() to hello, median of 10)",
-                   "%.1f ms (each: %s; target < 100 ms under TCG)"
-                   % (med, ", ".join("%.0f" % x for x in lat)))
+            R.figure("attach latency (connect() to hello, median of 10)",
+                     "%.1f ms (each: %s; target < 100 ms under TCG)"
+                     % (med, ", ".join("%.0f" % x for x in lat)))
             assert med <= 1000, "median attach latency %.0f ms is above 1 s" % med
             if med > 100:
                 V.log("WARNING: median attach latency %.0f ms is above the 100 ms target" % med)
-        check(vm, "attach latency", latency)
+        R.check_in_vm(vm, "attach latency", latency)
 
         def idle():
             h.close()
@@ -284,31 +238,31 @@ def vm_attach(gbin):
             time.sleep(IDLE_S)
             v1, nv1, t1 = vm.ctxt_switches(st["pid"])
             bound = IDLE_S
-            figure("idle cost (port present, no host, %d s)" % IDLE_S,
-                   "%d voluntary context switches of guestd's main thread "
-                   "(%d -> %d; all threads: %d; nonvoluntary %d; bound %d; qemu-ga: ~%d)"
-                   % (v1 - v0, v0, v1, t1 - t0, nv1 - nv0, bound, 10 * IDLE_S))
+            R.figure("idle cost (port present, no host, %d s)" % IDLE_S,
+                     "%d voluntary context switches of guestd's main thread "
+                     "(%d -> %d; all threads: %d; nonvoluntary %d; bound %d; qemu-ga: ~%d)"
+                     % (v1 - v0, v0, v1, t1 - t0, nv1 - nv0, bound, 10 * IDLE_S))
             assert vm.alive(st["pid"]), "guestd died while idle"
             assert v1 - v0 <= bound, "%d voluntary context switches in %d s (bound %d)" \
                 % (v1 - v0, IDLE_S, bound)
             if t1 - t0 > bound:
                 V.log("WARNING: all threads together switched %d times" % (t1 - t0))
-        check(vm, "idle cost with no host attached", idle)
+        R.check_in_vm(vm, "idle cost with no host attached", idle)
 
         def after_idle():
             h.connect()
             m = wait_hello(h, ATTACH_TIMEOUT, {})
-            figure("attach after the idle period", "%.0f ms" % ((m["_t"] - h.t_connect) * 1000))
+            R.figure("attach after the idle period", "%.0f ms" % ((m["_t"] - h.t_connect) * 1000))
             assert m["data"]["started_at"] == st["started_at"], "started_at changed"
             ping_exact(h, 200)
             h.close()
-        check(vm, "attach after a long idle period", after_idle)
+        R.check_in_vm(vm, "attach after a long idle period", after_idle)
 
 
 def vm_hotplug(gbin):
     vm = V.VM("hotplug", guestd_bin=gbin, guestd_args=agent_args(), port_at_boot=False)
     with vm:
-        figure("boot to guest shell (no port)", "%.1f s" % vm.boot_seconds)
+        R.figure("boot to guest shell (no port)", "%.1f s" % vm.boot_seconds)
         st = {}
         sock = os.path.join(vm.dir, "hp0.sock")
         h = vm.host(sock, "host(hp0)")
@@ -319,7 +273,7 @@ def vm_hotplug(gbin):
             assert vm.alive(st["pid"]), "guestd exited while the port does not exist"
             rc, out = vm.sh_rc("ls /dev/virtio-ports/")
             assert rc != 0 or V.PORT_NAME not in out, "a port exists already: %s" % out
-        if not check(vm, "agent waits for a port that does not exist", waiting):
+        if not R.check_in_vm(vm, "agent waits for a port that does not exist", waiting):
             return
 
         def plug():
@@ -333,12 +287,12 @@ def vm_hotplug(gbin):
                 if "late_hello" in st:
                     st["started_at"] = st["late_hello"]["data"]["started_at"]
             dt = m["_t"] - t0
-            figure("hot-plug: device_add to hello", "%.0f ms (bound 1000 ms)" % (dt * 1000))
+            R.figure("hot-plug: device_add to hello", "%.0f ms (bound 1000 ms)" % (dt * 1000))
             check_hello(m)
             st["started_at"] = m["data"]["started_at"]
             ping_exact(h, 1)
             assert dt <= 1.0, "hello %.0f ms after device_add (bound 1 s)" % (dt * 1000)
-        if not check(vm, "hot-plug: chardev-add + device_add, hello within 1 s", plug) \
+        if not R.check_in_vm(vm, "hot-plug: chardev-add + device_add, hello within 1 s", plug) \
                 and "started_at" not in st:
             return
 
@@ -352,13 +306,13 @@ def vm_hotplug(gbin):
             t0 = time.monotonic()
             m = wait_hello(h, ATTACH_TIMEOUT, {})
             dt = m["_t"] - t0
-            figure("re-plug with the host attached: device_add to hello", "%.0f ms" % (dt * 1000))
+            R.figure("re-plug with the host attached: device_add to hello", "%.0f ms" % (dt * 1000))
             assert m["data"]["started_at"] == st["started_at"], \
                 "started_at %r != %r: the agent restarted" % (m["data"]["started_at"], st["started_at"])
             assert vm.guestd_pid() == st["pid"] and vm.alive(st["pid"]), "guestd restarted"
             ping_exact(h, 2)
             assert dt <= 1.0, "hello %.0f ms after device_add (bound 1 s)" % (dt * 1000)
-        check(vm, "device_del and device_add with the host attached: agent follows", unplug_replug_attached)
+        R.check_in_vm(vm, "device_del and device_add with the host attached: agent follows", unplug_replug_attached)
 
         def unplug_replug_detached():
             h.close()
@@ -370,38 +324,17 @@ def vm_hotplug(gbin):
             time.sleep(1)
             h.connect()
             m = wait_hello(h, ATTACH_TIMEOUT, {})
-            figure("re-plug, then attach: connect() to hello",
-                   "%.0f ms" % ((m["_t"] - h.t_connect) * 1000))
+            R.figure("re-plug, then attach: connect() to hello",
+                     "%.0f ms" % ((m["_t"] - h.t_connect) * 1000))
             assert m["data"]["started_at"] == st["started_at"], "the agent restarted"
             assert vm.guestd_pid() == st["pid"] and vm.alive(st["pid"]), "guestd restarted"
             ping_exact(h, 3)
             h.close()
-        check(vm, "device_del and device_add with no host, then attach: hello", unplug_replug_detached)
+        R.check_in_vm(vm, "device_del and device_add with no host, then attach: hello", unplug_replug_detached)
 
 
 def main():
-    gbin = guestd_bin()
-    V.log("guestd under test: %s" % gbin)
-    if not gbin or not os.access(gbin, os.X_OK):
-        print("FAIL: no guestd binary (set GUESTD_BIN)")
-        return 1
-    t0 = time.monotonic()
-    for fn in (vm_attach, vm_hotplug):
-        try:
-            fn(gbin)
-        except Exception as e:
-            results.append((fn.__name__, False, "VM error: %s" % e))
-            V.log("FAIL %s: %s" % (fn.__name__, e))
-            if not isinstance(e, V.E2EError):
-                traceback.print_exc()
-    print("\n===== test_vm_channel summary (%.0f s) =====" % (time.monotonic() - t0))
-    for name, text in figures:
-        print("  %-55s %s" % (name + ":", text))
-    failed = [r for r in results if not r[1]]
-    for name, ok, msg in results:
-        print("  %s  %s%s" % ("PASS" if ok else "FAIL", name, "" if ok else ": " + msg))
-    print("%d passed, %d failed" % (len(results) - len(failed), len(failed)))
-    return 1 if failed or not results else 0
+    return R.run_parts("test_vm_channel", (vm_attach, vm_hotplug,))
 
 
 if __name__ == "__main__":

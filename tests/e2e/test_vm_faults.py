@@ -21,10 +21,10 @@ import os
 import sys
 import threading
 import time
-import traceback
 
 sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import report as R  # noqa: E402
 import vm as V  # noqa: E402
 
 LOG_LEVEL = os.environ.get("GUESTD_E2E_LOG_LEVEL", "info")
@@ -36,49 +36,6 @@ UNPLUGS = 3
 HELD_KIB = 8192
 RETURNED_KIB = 4096
 CREEP_KIB = 1024
-
-results = []     # (name, ok, message)
-figures = []     # (name, value text)
-
-
-def guestd_bin():
-    b = os.environ.get("GUESTD_BIN")
-    if b:
-        return b
-    for d in (os.environ.get("GUESTD_BUILD_DIR"),
-              os.path.join(os.environ.get("GUESTD_SOURCE_DIR", os.getcwd()), "build")):
-        if d and os.path.exists(os.path.join(d, "guestd")):
-            return os.path.join(d, "guestd")
-    return None
-
-
-def figure(name, text):
-    figures.append((name, text))
-    V.log("FIGURE %s: %s" % (name, text))
-
-
-def check(vm, name, fn):
-    V.log("--- %s" % name)
-    mark = vm.agent_log_mark()
-    try:
-        fn()
-    except Exception as e:   # AssertionError, E2EError, anything
-        msg = str(e) or e.__class__.__name__
-        results.append((name, False, msg))
-        V.log("FAIL %s: %s" % (name, msg))
-        if not isinstance(e, (AssertionError, V.E2EError)):
-            traceback.print_exc()
-        vm.failed = True
-        rows = vm.agent_log_since(mark).replace("\r", "").splitlines()
-        print("  agent log during this check (%d lines%s):"
-              % (len(rows), ", last 40" if len(rows) > 40 else ""))
-        for r in rows[-40:]:
-            print("  | " + r)
-        sys.stdout.flush()
-        return False
-    results.append((name, True, ""))
-    V.log("PASS %s" % name)
-    return True
 
 
 def rss_kib(vm, pid):
@@ -126,7 +83,7 @@ def vm_faults(gbin):
             "--set", "channel.out_queue_bytes=4194304"]
     vm = V.VM("faults", guestd_bin=gbin, guestd_args=args, port_at_boot=False)
     with vm:
-        figure("boot to guest shell", "%.1f s" % vm.boot_seconds)
+        R.figure("boot to guest shell", "%.1f s" % vm.boot_seconds)
         st = {}
         sock = os.path.join(vm.dir, "fp0.sock")
         h = vm.host(sock, "host(fp0)")
@@ -140,7 +97,7 @@ def vm_faults(gbin):
             st["started_at"] = m["data"]["started_at"]
             ping(h, "first")
             st["rss0"] = rss_kib(vm, st["pid"])
-        if not check(vm, "port plugged, agent attached", plugged):
+        if not R.check_in_vm(vm, "port plugged, agent attached", plugged):
             return
 
         def unplug_while_writing():
@@ -172,16 +129,16 @@ def vm_faults(gbin):
                 rss.append((during, after))
                 V.log("unplug %d: RSS %d KiB while writing, %d KiB after" % (i + 1, during, after))
             assert vm.guestd_pid() == st["pid"] and vm.alive(st["pid"]), "guestd restarted"
-            figure("RSS while blocked writing / after unplug+replug",
-                   ", ".join("%d/%d KiB" % x for x in rss) + " (start %d KiB)" % st["rss0"])
+            R.figure("RSS while blocked writing / after unplug+replug",
+                     ", ".join("%d/%d KiB" % x for x in rss) + " (start %d KiB)" % st["rss0"])
             # The dropped response is given back: a kept one would be 12 MB,
             # and three unplugs must not add up.
             assert rss[-1][1] - st["rss0"] < RETURNED_KIB, \
                 "RSS %d KiB after the unplugs (start %d KiB)" % (rss[-1][1], st["rss0"])
             assert rss[-1][1] - rss[0][1] < CREEP_KIB, \
                 "RSS grows with each unplug: %s KiB" % [a for _, a in rss]
-        check(vm, "port unplugged while the agent writes, 3 times: agent follows",
-              unplug_while_writing)
+        R.check_in_vm(vm, "port unplugged while the agent writes, 3 times: agent follows",
+                      unplug_while_writing)
 
         def flood():
             ids = ["f%d" % i for i in range(FLOOD)]
@@ -214,8 +171,8 @@ def vm_faults(gbin):
             w.join(10)
             assert not errors, "sending the burst failed: %s" % errors
             assert set(got) == set(ids), "responses to ids that were not asked"
-            figure("%d requests in one burst" % FLOOD,
-                   "all answered once in %.1f s (%.0f/s under TCG)" % (dt, FLOOD / dt))
+            R.figure("%d requests in one burst" % FLOOD,
+                     "all answered once in %.1f s (%.0f/s under TCG)" % (dt, FLOOD / dt))
             ping(h, "after-flood")
             # A second answer to a flood request would arrive after the
             # last first answer: give it time to show up.
@@ -225,34 +182,14 @@ def vm_faults(gbin):
             assert late is None, "an answer after the flood was done: %s" % V.short(late)
             assert_clean_stream(h)
             assert vm.alive(st["pid"]) and vm.guestd_pid() == st["pid"], "guestd restarted"
-            figure("RSS after the flood", "%d KiB (start %d KiB)"
-                   % (rss_kib(vm, st["pid"]), st["rss0"]))
-        check(vm, "%d requests in one burst: each answered once" % FLOOD, flood)
+            R.figure("RSS after the flood", "%d KiB (start %d KiB)"
+                     % (rss_kib(vm, st["pid"]), st["rss0"]))
+        R.check_in_vm(vm, "%d requests in one burst: each answered once" % FLOOD, flood)
         h.close()
 
 
 def main():
-    gbin = guestd_bin()
-    V.log("guestd under test: %s" % gbin)
-    if not gbin or not os.access(gbin, os.X_OK):
-        print("FAIL: no guestd binary (set GUESTD_BIN)")
-        return 1
-    t0 = time.monotonic()
-    try:
-        vm_faults(gbin)
-    except Exception as e:
-        results.append(("vm_faults", False, "VM error: %s" % e))
-        V.log("FAIL vm_faults: %s" % e)
-        if not isinstance(e, V.E2EError):
-            traceback.print_exc()
-    print("\n===== test_vm_faults summary (%.0f s) =====" % (time.monotonic() - t0))
-    for name, text in figures:
-        print("  %-55s %s" % (name + ":", text))
-    failed = [r for r in results if not r[1]]
-    for name, ok, msg in results:
-        print("  %s  %s%s" % ("PASS" if ok else "FAIL", name, "" if ok else ": " + msg))
-    print("%d passed, %d failed" % (len(results) - len(failed), len(failed)))
-    return 1 if failed or not results else 0
+    return R.run_parts("test_vm_faults", (vm_faults,))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
 """The channel and the dispatcher against the real guestd on a unix socket:
 framing, every request error of protocol.md, slow and vanishing hosts."""
-import json
 import os
 import socket
 import sys
@@ -8,7 +7,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from host import MEMORY_TOOL, Agent, Host  # noqa: E402
+from host import MEMORY_TOOL, Agent  # noqa: E402
 
 
 class ChannelTest(unittest.TestCase):
