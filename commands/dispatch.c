@@ -53,8 +53,7 @@ static int matches_any(const char *patterns, const char *name)
         if (n > 0 && n < sizeof(pattern)) {
             memcpy(pattern, p, n);
             pattern[n] = '\0';
-            if (fnmatch(pattern, name, 0) == 0)
-                return 1;
+            if (fnmatch(pattern, name, 0) == 0) return 1;
         }
         p += strcspn(p, ",");
     }
@@ -63,8 +62,7 @@ static int matches_any(const char *patterns, const char *name)
 
 int gd_dispatch_allowed(const gd_dispatch_t *d, const char *name)
 {
-    if (matches_any(d->deny, name))
-        return 0;
+    if (matches_any(d->deny, name)) return 0;
     return matches_any(d->allow, name);
 }
 
@@ -83,15 +81,13 @@ static void send_object(gd_dispatch_t *d, uint64_t conn_gen, cJSON *obj)
     free(text);
     /* One huge reply (exec output, file.read) must not pin its size for the
      * agent's lifetime: keep small buffers, give large ones back. */
-    if (d->out.cap > GD_DISPATCH_KEEP_BYTES)
-        gd_buf_free(&d->out);
+    if (d->out.cap > GD_DISPATCH_KEEP_BYTES) gd_buf_free(&d->out);
 }
 
 static cJSON *reply_object(const cJSON *id, int ok)
 {
     cJSON *obj = cJSON_CreateObject();
-    if (!obj)
-        return NULL;
+    if (!obj) return NULL;
     cJSON_AddItemToObject(obj, "id", id ? cJSON_Duplicate(id, 1) : cJSON_CreateNull());
     cJSON_AddBoolToObject(obj, "ok", ok);
     return obj;
@@ -121,8 +117,7 @@ static void send_error(gd_dispatch_t *d, uint64_t conn_gen, const cJSON *id, con
 {
     d->errors++;
     cJSON *obj = reply_object(id, 0);
-    if (!obj)
-        return;
+    if (!obj) return;
     cJSON *err = cJSON_AddObjectToObject(obj, "error");
     cJSON_AddStringToObject(err, "code", code);
     add_message(err, message);
@@ -136,10 +131,8 @@ static void request_free(gd_request_t *req)
         req->prev->next = req->next;
     else if (d->inflight == req)
         d->inflight = req->next;
-    if (req->next)
-        req->next->prev = req->prev;
-    if (req->cmd && (req->cmd->flags & GD_CMD_CONCURRENT))
-        d->running--;
+    if (req->next) req->next->prev = req->prev;
+    if (req->cmd && (req->cmd->flags & GD_CMD_CONCURRENT)) d->running--;
     cJSON_Delete(req->id);
     cJSON_Delete(req->args);
     free(req);
@@ -171,8 +164,7 @@ void gd_reply_error(gd_request_t *req, const char *code, const char *fmt, ...)
 
 void gd_reply_errno(gd_request_t *req, int err, const char *what)
 {
-    if (err < 0)
-        err = -err;
+    if (err < 0) err = -err;
     const char *code = (err == ENOENT || err == ESRCH) ? "not_found" : "failed";
     gd_reply_error(req, code, "%s: %s", what, strerror(err));
 }
@@ -198,13 +190,20 @@ int gd_arg_bool(const cJSON *args, const char *name, int fallback)
 static const char *arg_type_name(gd_arg_type_t t)
 {
     switch (t) {
-    case GD_ARG_STRING: return "a string";
-    case GD_ARG_INT: return "an integer";
-    case GD_ARG_BOOL: return "a boolean";
-    case GD_ARG_OBJECT: return "an object";
-    case GD_ARG_STRING_ARRAY: return "an array of strings";
-    case GD_ARG_INT_OR_STRING: return "an integer or a string";
-    case GD_ARG_ANY: return "any value";
+    case GD_ARG_STRING:
+        return "a string";
+    case GD_ARG_INT:
+        return "an integer";
+    case GD_ARG_BOOL:
+        return "a boolean";
+    case GD_ARG_OBJECT:
+        return "an object";
+    case GD_ARG_STRING_ARRAY:
+        return "an array of strings";
+    case GD_ARG_INT_OR_STRING:
+        return "an integer or a string";
+    case GD_ARG_ANY:
+        return "any value";
     }
     return "?";
 }
@@ -213,8 +212,7 @@ static const char *arg_type_name(gd_arg_type_t t)
  * exactly (|v| <= 2^53). */
 static int is_whole_number(const cJSON *v)
 {
-    if (!cJSON_IsNumber(v))
-        return 0;
+    if (!cJSON_IsNumber(v)) return 0;
     double x = v->valuedouble;
     return isfinite(x) && floor(x) == x && fabs(x) <= 9007199254740992.0;
 }
@@ -222,19 +220,23 @@ static int is_whole_number(const cJSON *v)
 static int type_matches(const gd_arg_spec_t *s, const cJSON *v)
 {
     switch (s->type) {
-    case GD_ARG_STRING: return cJSON_IsString(v);
-    case GD_ARG_INT: return is_whole_number(v);
-    case GD_ARG_BOOL: return cJSON_IsBool(v);
-    case GD_ARG_OBJECT: return cJSON_IsObject(v);
+    case GD_ARG_STRING:
+        return cJSON_IsString(v);
+    case GD_ARG_INT:
+        return is_whole_number(v);
+    case GD_ARG_BOOL:
+        return cJSON_IsBool(v);
+    case GD_ARG_OBJECT:
+        return cJSON_IsObject(v);
     case GD_ARG_STRING_ARRAY:
-        if (!cJSON_IsArray(v))
-            return 0;
+        if (!cJSON_IsArray(v)) return 0;
         for (const cJSON *e = v->child; e; e = e->next)
-            if (!cJSON_IsString(e))
-                return 0;
+            if (!cJSON_IsString(e)) return 0;
         return 1;
-    case GD_ARG_INT_OR_STRING: return is_whole_number(v) || cJSON_IsString(v);
-    case GD_ARG_ANY: return 1;
+    case GD_ARG_INT_OR_STRING:
+        return is_whole_number(v) || cJSON_IsString(v);
+    case GD_ARG_ANY:
+        return 1;
     }
     return 0;
 }
@@ -273,11 +275,9 @@ int gd_args_validate(const gd_arg_spec_t *spec, const cJSON *args, char *err, si
 static int only_whitespace(const char *p, const char *end)
 {
     for (; p < end; p++)
-        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
-            return 0;
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') return 0;
     return 1;
 }
-
 
 void gd_dispatch_line(gd_dispatch_t *d, uint64_t conn_gen, const char *line, size_t len)
 {
@@ -385,11 +385,9 @@ void gd_dispatch_line(gd_dispatch_t *d, uint64_t conn_gen, const char *line, siz
         goto done;
     }
     req->next = d->inflight;
-    if (d->inflight)
-        d->inflight->prev = req;
+    if (d->inflight) d->inflight->prev = req;
     d->inflight = req;
-    if (c->flags & GD_CMD_CONCURRENT)
-        d->running++;
+    if (c->flags & GD_CMD_CONCURRENT) d->running++;
     cJSON_Delete(root);
     root = NULL;
     c->handler(req, req->args);
