@@ -3,7 +3,8 @@
 #   packaging/dev.sh demo   installs, builds, and runs the main job: a VM with
 #                           guestd inside, and the host talking to it
 #   packaging/dev.sh test   installs, builds with -Werror, and runs the whole
-#                           test suite, plain, under ASan+UBSan, and a subset
+#                           test suite, plain, under ASan+UBSan (unit,
+#                           integration and two VM suites), and a subset
 #                           under valgrind
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,8 @@ case "${1:-}" in
     echo "== unit suites under ASan+UBSan"
     build build-asan -DGUESTD_WERROR=ON -DGUESTD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
     ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -L 'unit|integration'
+    echo "== VM suites with the ASan+UBSan agent: the port unplugged mid-write, floods, hot-plug"
+    ctest --test-dir build-asan --output-on-failure -R '^e2e\.test_vm_(channel|faults)$'
     echo "== integration suites under valgrind memcheck (the subset docs/security.md names)"
     ctest --test-dir build -L valgrind --output-on-failure
     ;;

@@ -38,16 +38,18 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* VmRSS of pid in KiB, or -1. */
-static long rss_kib(pid_t pid)
+/* A "Name: N kB" line of /proc/<pid>/status in KiB, or -1. */
+static long status_kib(pid_t pid, const char *field)
 {
     char path[64], line[256];
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
     FILE *f = fopen(path, "r");
     if (!f) return -1;
     long v = -1;
+    size_t n = strlen(field);
     while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld", &v) == 1) break;
+        if (strncmp(line, field, n) == 0 && line[n] == ':' && sscanf(line + n + 1, "%ld", &v) == 1)
+            break;
     fclose(f);
     return v;
 }
@@ -88,20 +90,21 @@ static int cmp_double(const void *a, const void *b)
 typedef struct figures_s {
     double t;
     long rss;
+    long rss_anon; /* the heap and stacks; the rest of RSS is file pages (code) */
     int fds, own_fds;
 } figures_t;
 
 static figures_t sample(pid_t pid, double t0)
 {
-    figures_t f = {now_s() - t0, rss_kib(pid), 0, 0};
+    figures_t f = {now_s() - t0, status_kib(pid, "VmRSS"), status_kib(pid, "RssAnon"), 0, 0};
     fd_counts(pid, &f.fds, &f.own_fds);
     return f;
 }
 
 static void print_figures(const char *what, figures_t f)
 {
-    printf("  %-10s t=%6.1f s  RSS %6ld KiB  fds %4d (own %d)\n", what, f.t, f.rss, f.fds,
-           f.own_fds);
+    printf("  %-10s t=%6.1f s  RSS %6ld KiB (anon %ld)  fds %4d (own %d)\n", what, f.t, f.rss,
+           f.rss_anon, f.fds, f.own_fds);
     fflush(stdout);
 }
 
@@ -317,9 +320,9 @@ out:
            (unsigned long long)dup, (unsigned long long)events);
     printf("soak: latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", p50, p99, pmax);
     printf("soak: RSS %ld -> %ld KiB (%+ld KiB, %+.2f%%); second half %ld -> %ld KiB (%+ld KiB, "
-           "%+.2f%%); fds %d -> %d (own %d -> %d)\n",
-           first.rss, last.rss, growth, pct, mid.rss, last.rss, growth2, pct2, first.fds, last.fds,
-           first.own_fds, last.own_fds);
+           "%+.2f%%); RssAnon %ld -> %ld KiB; fds %d -> %d (own %d -> %d)\n",
+           first.rss, last.rss, growth, pct, mid.rss, last.rss, growth2, pct2, first.rss_anon,
+           last.rss_anon, first.fds, last.fds, first.own_fds, last.own_fds);
 
     if (responses < next) {
         fprintf(stderr, "bench_soak: %llu responses lost\n",

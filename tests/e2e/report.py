@@ -101,6 +101,19 @@ def check_in_vm(vm, name, fn):
     return ok
 
 
+def check_agent_exit(vm):
+    """The last check of a VM: the agent stops on SIGTERM with status 0 and
+    logs no sanitizer report on the way out (a leak at exit, under ASan,
+    makes the status non-zero and prints one)."""
+    def clean_exit():
+        status, text = vm.stop_agent()
+        found = [line for line in text.splitlines() if V.SANITIZER_REPORT.search(line)]
+        assert not found, "sanitizer report at exit: %s" % found[:5]
+        assert status == 0, "agent exited with status %d after SIGTERM" % status
+    return check_in_vm(vm, "agent exits with status 0 on SIGTERM, no sanitizer report",
+                       clean_exit)
+
+
 def run_parts(suite, parts):
     """The main() of a suite made of parts, each part(gbin) booting its own
     VM and running its checks: a part that raises is one failure and the

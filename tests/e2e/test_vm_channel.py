@@ -19,6 +19,9 @@ VM "hotplug": no port at boot; guestd starts at boot and waits for it.
     follows without restarting (same pid, same `started_at`)
   - device_del while no host is attached, device_add, then attach: `hello`
 
+Each VM ends with SIGTERM to the agent: exit status 0, and under ASan no
+leak or error report.
+
 Environment: GUESTD_BIN (the binary under test), GUESTD_E2E_LOG_LEVEL
 (default debug), GUESTD_E2E_IDLE_S (default 60; the bound scales with it),
 and those of vm.py. Exit status 0 when every check passed.
@@ -191,7 +194,9 @@ def vm_attach(gbin):
             d = samples[-1]["data"]
             assert d["cpu"]["count"] == 1, d["cpu"]
             assert 0.0 <= d["cpu"]["usage_pct"] <= 100.0, d["cpu"]
-            assert 150 << 20 <= d["memory"]["total_bytes"] <= 256 << 20, d["memory"]
+            # The kernel keeps some of the guest's RAM for itself.
+            assert (vm.mem_mib // 2) << 20 <= d["memory"]["total_bytes"] <= vm.mem_mib << 20, \
+                d["memory"]
             assert 0 < d["memory"]["available_bytes"] <= d["memory"]["total_bytes"], d["memory"]
             assert d["uptime_s"] > 1, d["uptime_s"]
             assert d["processes"]["total"] >= 3, d["processes"]
@@ -257,6 +262,7 @@ def vm_attach(gbin):
             ping_exact(h, 200)
             h.close()
         R.check_in_vm(vm, "attach after a long idle period", after_idle)
+        R.check_agent_exit(vm)
 
 
 def vm_hotplug(gbin):
@@ -331,6 +337,7 @@ def vm_hotplug(gbin):
             ping_exact(h, 3)
             h.close()
         R.check_in_vm(vm, "device_del and device_add with no host, then attach: hello", unplug_replug_detached)
+        R.check_agent_exit(vm)
 
 
 def main():

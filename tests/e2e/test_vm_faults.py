@@ -11,6 +11,9 @@ QEMU TCG (see vm.py), the port hot-plugged through QMP:
   - the host floods 10,000 requests in one burst: every one is answered,
     exactly once (no late second answer), and the agent answers a ping
     afterwards.
+  - SIGTERM at the end: exit status 0, and under ASan no leak or error
+    report (the RSS bounds of the unplug check are left to that build's
+    leak check there).
 
 Environment: GUESTD_BIN (the binary under test), GUESTD_E2E_LOG_LEVEL
 (default info), GUESTD_E2E_FLOOD (default 10000), and those of vm.py. Exit
@@ -84,7 +87,7 @@ def vm_faults(gbin):
     vm = V.VM("faults", guestd_bin=gbin, guestd_args=args, port_at_boot=False)
     with vm:
         R.figure("boot to guest shell", "%.1f s" % vm.boot_seconds)
-        st = {}
+        st = {"sanitized": V.sanitized(gbin)}
         sock = os.path.join(vm.dir, "fp0.sock")
         h = vm.host(sock, "host(fp0)")
 
@@ -132,7 +135,10 @@ def vm_faults(gbin):
             R.figure("RSS while blocked writing / after unplug+replug",
                      ", ".join("%d/%d KiB" % x for x in rss) + " (start %d KiB)" % st["rss0"])
             # The dropped response is given back: a kept one would be 12 MB,
-            # and three unplugs must not add up.
+            # and three unplugs must not add up. Under ASan freed memory sits
+            # in its quarantine, so there the leak check at exit judges it.
+            if st["sanitized"]:
+                return
             assert rss[-1][1] - st["rss0"] < RETURNED_KIB, \
                 "RSS %d KiB after the unplugs (start %d KiB)" % (rss[-1][1], st["rss0"])
             assert rss[-1][1] - rss[0][1] < CREEP_KIB, \
@@ -186,6 +192,7 @@ def vm_faults(gbin):
                      % (rss_kib(vm, st["pid"]), st["rss0"]))
         R.check_in_vm(vm, "%d requests in one burst: each answered once" % FLOOD, flood)
         h.close()
+        R.check_agent_exit(vm)
 
 
 def main():

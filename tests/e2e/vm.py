@@ -21,7 +21,8 @@ the virtio modules, starts a watcher that keeps /dev/virtio-ports/<name>
 links in step with /sys/class/virtio-ports (busybox has no udev; it polls
 every 100 ms with shell builtins only, so it does not fork while nothing
 changes), starts the agent with the arguments passed on the kernel command
-line (guestd.args=<base64 of one argument per line>), then reads commands
+line (guestd.args=<base64 of one argument per line>, and its environment
+from guestd.env=<base64 of one NAME=VALUE per line>), then reads commands
 from ttyS0 for the harness. The agent's stdout/stderr and the init/watcher
 notes go to ttyS1, which QEMU writes to a host file, so the agent's log
 survives a hung guest.
@@ -232,6 +233,10 @@ if a=$(param guestd.args) && [ -n "$a" ]; then
     echo "$a" | base64 -d >/etc/guestd.args
     while IFS= read -r x; do set -- "$@" "$x"; done </etc/guestd.args
 fi
+if e=$(param guestd.env) && [ -n "$e" ]; then
+    echo "$e" | base64 -d >/etc/guestd.env
+    while IFS= read -r x; do export "$x"; done </etc/guestd.env
+fi
 case "$agent" in
 guestd) cmd=/usr/sbin/guestd ;;
 standin) cmd=/sbin/standin-agent ;;
@@ -323,6 +328,17 @@ def _ldd(binary):
             if tok.startswith("/"):
                 libs.append(tok)
     return libs
+
+
+def sanitized(binary):
+    """True when binary is built with AddressSanitizer (its libasan comes
+    into the initramfs with the other libraries): RSS bounds do not hold
+    there, and a leak or error report at exit fails the suite."""
+    return any("/libasan." in lib for lib in _ldd(binary))
+
+
+# What a sanitizer prints when it finds something (ASan, LSan, UBSan).
+SANITIZER_REPORT = re.compile(r"ERROR: (?:Address|Leak)Sanitizer|runtime error: |SUMMARY: \w+Sanitizer")
 
 
 def build_initramfs(guestd_bin=None):
@@ -635,6 +651,7 @@ class VM:
         self.guestd_args = list(guestd_args or [])
         self.port_at_boot = port_at_boot
         self.mem = mem
+        self.mem_mib = mem
         self.own_workdir = workdir is None
         self.dir = workdir or tempfile.mkdtemp(prefix="guestd-e2e-")
         self.qmp_path = os.path.join(self.dir, name + "-qmp.sock")
@@ -673,8 +690,18 @@ class VM:
         if self.guestd_args:
             enc = "".join(a + "\n" for a in self.guestd_args).encode()
             cmdline.append("guestd.args=" + base64.b64encode(enc).decode())
+        mem = self.mem
+        if self.agent == "guestd" and sanitized(self.guestd_bin):
+            # ASan's defaults keep 256 MiB of freed memory in quarantine,
+            # the whole guest: the kernel's OOM killer ended the agent.
+            # Leaks are still reported at exit, use-after-free still caught
+            # within the last 16 MiB freed.
+            env = "ASAN_OPTIONS=quarantine_size_mb=16:detect_leaks=1\n"
+            cmdline.append("guestd.env=" + base64.b64encode(env.encode()).decode())
+            mem = max(mem, 512)
+        self.mem_mib = mem   # what the guest was given
         argv = [QEMU, "-nodefaults", "-no-user-config", "-accel", "tcg",
-                "-m", str(self.mem), "-smp", "1", "-display", "none",
+                "-m", str(mem), "-smp", "1", "-display", "none",
                 "-no-reboot", "-kernel", vmlinuz, "-initrd", initrd,
                 "-append", " ".join(cmdline),
                 "-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
@@ -882,6 +909,25 @@ class VM:
 
     def guestd_pid(self):
         return int(self.sh("cat /run/guestd.pid").strip())
+
+    def stop_agent(self, timeout=60):
+        """SIGTERM to the agent /init started, then waits for /init's note
+        of its exit in the agent log. Returns (exit status, what the agent
+        logged from the signal on)."""
+        pid = self.guestd_pid()
+        mark = self.agent_log_mark()
+        self.sh("kill -TERM %d" % pid)
+        rx = re.compile(r"agent \(pid %d\) exited with status (\d+)" % pid)
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.agent_log_since(mark)
+            m = rx.search(text)
+            if m:
+                return int(m.group(1)), text
+            if time.monotonic() > deadline:
+                raise E2EError("%s: agent (pid %d) still running %ds after SIGTERM"
+                               % (self.name, pid, timeout))
+            time.sleep(0.2)
 
     def alive(self, pid):
         rc, out = self.sh_rc("grep -q '^State:[[:space:]]*[RSD]' /proc/%d/status" % pid)
