@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -166,6 +167,8 @@ int main(int argc, char **argv)
         return 1;
     }
     if (pid == 0) {
+        /* An interrupted soak must not leave its agent running. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) dup2(fd, 2);
         int null = open("/dev/null", O_RDWR);
