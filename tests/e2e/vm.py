@@ -42,6 +42,7 @@ GUESTD_BIN and runs guest commands typed on stdin (for poking at a failure).
 """
 
 import base64
+import functools
 import gzip
 import hashlib
 import json
@@ -312,13 +313,16 @@ done
 '''
 
 
+@functools.lru_cache(maxsize=None)
 def _ldd(binary):
+    """The libraries binary loads (a tuple of paths); asked of ldd once per
+    binary, since every boot and every sanitized() check needs them."""
     res = subprocess.run(["ldd", binary], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT)
     text = res.stdout.decode(errors="replace")
     if res.returncode != 0:
         if "not a dynamic executable" in text or "statically linked" in text:
-            return []
+            return ()
         raise E2EError("ldd %s failed: %s" % (binary, text))
     libs = []
     for line in text.splitlines():
@@ -327,7 +331,7 @@ def _ldd(binary):
         for tok in line.split():
             if tok.startswith("/"):
                 libs.append(tok)
-    return libs
+    return tuple(libs)
 
 
 def sanitized(binary):
