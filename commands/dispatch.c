@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "agent/json_keys.h"
+#include "agent/json_print.h"
 #include "agent/log.h"
 #include "agent/utf8.h"
 #include "commands/table.h"
@@ -69,16 +70,12 @@ int gd_dispatch_allowed(const gd_dispatch_t *d, const char *name)
 /* Serialises and sends one reply object; consumes it. */
 static void send_object(gd_dispatch_t *d, uint64_t conn_gen, cJSON *obj)
 {
-    char *text = cJSON_PrintUnformatted(obj);
+    int r = gd_json_print(&d->out, obj);
     cJSON_Delete(obj);
-    if (!text) {
+    if (r != 0 || gd_buf_append(&d->out, "\n", 1) != 0)
         gd_error("out of memory serialising a reply");
-        return;
-    }
-    gd_buf_reset(&d->out);
-    if (gd_buf_puts(&d->out, text) == 0 && gd_buf_append(&d->out, "\n", 1) == 0 && !d->closing)
+    else if (!d->closing)
         d->send(d->send_ctx, conn_gen, d->out.data, d->out.len);
-    free(text);
     /* One huge reply (exec output, file.read) must not pin its size for the
      * agent's lifetime: keep small buffers, give large ones back. */
     if (d->out.cap > GD_DISPATCH_KEEP_BYTES) gd_buf_free(&d->out);

@@ -169,6 +169,14 @@ def check(name, fn, vm=None):
                    log_name="guest journal", tail=50)
 
 
+def unit_environment():
+    """The assignments of packaging/guestd.service's Environment= lines."""
+    with open(os.path.join(SOURCE_DIR, "packaging", "guestd.service")) as f:
+        lines = [l.strip() for l in f if l.startswith("Environment=")]
+    assert lines, "packaging/guestd.service has no Environment= line"
+    return [a for l in lines for a in l[len("Environment="):].split()]
+
+
 def exposure(text):
     m = re.search(r"Overall exposure level for guestd\.service:\s*([0-9.]+)\s+(\S+)", text)
     assert m, "no exposure level in: %s" % text.strip()[-500:]
@@ -334,7 +342,15 @@ def main():
             assert os_.get("id") == "debian", os_
             assert os_.get("version_id") == "12", os_
             assert info.get("hostname") == "guestd-debian", info.get("hostname")
-        check("service.status guestd is active; system.info names Debian 12", status_info, vm)
+            # The unit's Environment= (glibc's cache bound) reaches the agent,
+            # and not the commands it runs for the host.
+            env = g.sh_ok("tr '\\0' '\\n' </proc/%d/environ" % s["main_pid"]).splitlines()
+            for want in unit_environment():
+                assert want in env, "%s not in the agent's environment: %s" % (want, env)
+            child = g.sh_ok("env").splitlines()
+            assert not [l for l in child if l.startswith("GLIBC_TUNABLES=")], child
+        check("service.status guestd is active; system.info names Debian 12; the unit's "
+              "Environment= reaches the agent, not exec", status_info, vm)
 
         def analyze():
             rc, out = g.sh("systemd-analyze verify --man=no /lib/systemd/system/guestd.service", 150)
