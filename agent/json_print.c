@@ -17,13 +17,9 @@ int gd_json_print(gd_buf_t *b, const cJSON *item)
         return 0;
     }
     char *text = cJSON_PrintUnformatted(item);
-    if (!text) {
-        gd_buf_reset(b);
-        return -ENOMEM;
-    }
-    gd_buf_reset(b);
-    int r = gd_buf_puts(b, text);
+    int r = text ? gd_buf_puts(b, text) : -ENOMEM;
     cJSON_free(text);
+    /* The failed attempt may have left a partial line in the buffer. */
     if (r != 0) gd_buf_reset(b);
     return r;
 }
