@@ -30,6 +30,8 @@ int gd_buf_reserve(gd_buf_t *b, size_t extra)
     char *p = realloc(b->data, cap);
     if (!p)
         return -ENOMEM;
+    if (!b->data)
+        p[0] = '\0'; /* NUL-terminated from the first allocation on */
     b->data = p;
     b->cap = cap;
     return 0;

@@ -1,9 +1,10 @@
 /* qemu-ga's user commands: guest-set-user-password (chpasswd, fed on its
  * stdin so the password is never on a command line) and
  * guest-ssh-get/add/remove-authorized-keys (~user/.ssh/authorized_keys,
- * replaced atomically, owned by the user, mode 0600). The user lookup and
- * the file work run in the thread pool: NSS and home directories may be
- * on the network. */
+ * replaced atomically, owned by the user, mode 0600, reached only where the
+ * user could reach it: commands/userfile.h). The user lookup and the file
+ * work run in the thread pool: NSS and home directories may be on the
+ * network. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -18,6 +19,7 @@
 #include "agent/log.h"
 #include "commands/dispatch.h"
 #include "commands/qga_internal.h"
+#include "commands/userfile.h"
 
 /* ---- authorized_keys text, as qemu-ga edits it ---- */
 
@@ -133,65 +135,16 @@ typedef struct ssh_job_s {
     char error[512];
 } ssh_job_t;
 
-static int read_all(const char *path, gd_buf_t *out)
+/* The user's ~/.ssh as a directory fd, reached as userfile.h says; with
+ * create, made when missing. -errno with j->error set. */
+static int open_ssh_dir(ssh_job_t *j, const struct passwd *pw, const char *dir, int create)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return -errno;
-    gd_buf_reset(out);
-    for (;;) {
-        if (gd_buf_reserve(out, 4096) != 0) {
-            close(fd);
-            return -ENOMEM;
-        }
-        ssize_t n = read(fd, out->data + out->len, out->cap - out->len - 1);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            int e = errno;
-            close(fd);
-            return -e;
-        }
-        if (n == 0) break;
-        out->len += (size_t)n;
-        out->data[out->len] = '\0';
-    }
-    close(fd);
-    return 0;
-}
-
-/* Writes text to path atomically (a temporary file beside it, renamed
- * over), owned by pw, mode 0600. 0 or -errno with job->error set. */
-static int write_keys(ssh_job_t *j, const char *path, const struct passwd *pw)
-{
-    char tmp[4200]; /* path is at most 4095 bytes */
-    snprintf(tmp, sizeof(tmp), "%s.guestd-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        snprintf(j->error, sizeof(j->error), "failed to write to '%.400s': %s", path, strerror(e));
-        return -e;
-    }
-    size_t off = 0;
-    int e = 0;
-    while (off < j->next.len) {
-        ssize_t n = write(fd, j->next.data + off, j->next.len - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            e = errno;
-            break;
-        }
-        off += (size_t)n;
-    }
-    if (!e && fchown(fd, pw->pw_uid, pw->pw_gid) != 0) e = errno;
-    if (!e && fchmod(fd, 0600) != 0) e = errno;
-    if (!e && fsync(fd) != 0) e = errno;
-    close(fd);
-    if (!e && rename(tmp, path) != 0) e = errno;
-    if (e) {
-        unlink(tmp);
-        snprintf(j->error, sizeof(j->error), "failed to write to '%.400s': %s", path, strerror(e));
-        return -e;
-    }
-    return 0;
+    int home = gd_userfile_open_home(pw->pw_dir, pw->pw_uid, j->error, sizeof(j->error));
+    if (home < 0) return home;
+    int fd = gd_userfile_open_dir(home, ".ssh", pw->pw_uid, pw->pw_gid, create, dir, j->error,
+                                  sizeof(j->error));
+    close(home);
+    return fd;
 }
 
 static void ssh_work(uv_work_t *w)
@@ -208,43 +161,51 @@ static void ssh_work(uv_work_t *w)
     char dir[4000], path[4096];
     snprintf(dir, sizeof(dir), "%s/.ssh", pw->pw_dir);
     snprintf(path, sizeof(path), "%s/authorized_keys", dir);
-    int rc = read_all(path, &j->text);
+    int sshfd = open_ssh_dir(j, pw, dir, j->op == SSH_ADD);
+    if (sshfd == -ENOENT && j->op == SSH_REMOVE) {
+        j->error[0] = '\0'; /* no ~/.ssh: nothing to remove */
+        return;
+    }
+    if (sshfd == -ENOENT && j->op == SSH_GET)
+        snprintf(j->error, sizeof(j->error), "failed to read '%.400s': %s", path, strerror(ENOENT));
+    if (sshfd < 0) return;
+    char err[sizeof(j->error)];
+    int rc = 0;
+    if (j->op != SSH_ADD || !j->reset)
+        rc = gd_userfile_read(sshfd, "authorized_keys", pw->pw_uid, &j->text, path, err,
+                              sizeof(err));
+    /* Only a missing file is an empty one: any other failure (a link, a FIFO,
+     * a file of root's, EACCES) leaves the file as it is. */
+    if (rc < 0 && !(rc == -ENOENT && j->op != SSH_GET)) {
+        snprintf(j->error, sizeof(j->error), "%s", err);
+        close(sshfd);
+        return;
+    }
     switch (j->op) {
     case SSH_GET:
-        if (rc < 0) {
-            snprintf(j->error, sizeof(j->error), "failed to read '%.400s': %s", path,
-                     strerror(-rc));
-            return;
-        }
         j->result = cJSON_CreateObject();
         cJSON_AddItemToObject(j->result, "keys", gd_qga_authkeys_list(j->text.data));
+        close(sshfd);
         return;
     case SSH_ADD:
-        if (rc < 0 || j->reset) {
-            gd_buf_reset(&j->text);
-            struct stat st;
-            if (stat(dir, &st) != 0) {
-                if (mkdir(dir, 0700) != 0 || chown(dir, pw->pw_uid, pw->pw_gid) != 0 ||
-                    chmod(dir, 0700) != 0) {
-                    snprintf(j->error, sizeof(j->error), "failed to create directory '%.400s': %s",
-                             dir, strerror(errno));
-                    return;
-                }
-            }
+        if (gd_qga_authkeys_add(rc == 0 ? j->text.data : NULL, j->keys, &j->next) != 0) {
+            snprintf(j->error, sizeof(j->error), "out of memory");
+            close(sshfd);
+            return;
         }
-        gd_qga_authkeys_add(j->text.data, j->keys, &j->next);
         break;
     case SSH_REMOVE:
-        if (rc == -ENOENT) return; /* nothing to remove */
-        if (rc < 0) {
-            snprintf(j->error, sizeof(j->error), "failed to read '%.400s': %s", path,
-                     strerror(-rc));
+        if (rc == -ENOENT) { /* nothing to remove */
+            close(sshfd);
             return;
         }
         gd_qga_authkeys_remove(j->text.data, j->keys, &j->next);
         break;
     }
-    write_keys(j, path, pw);
+    gd_userfile_replace(sshfd, "authorized_keys", pw->pw_uid, pw->pw_gid,
+                        j->next.data ? j->next.data : "", j->next.len, path, j->error,
+                        sizeof(j->error));
+    close(sshfd);
 }
 
 static void ssh_after(uv_work_t *w, int status)

@@ -1,10 +1,15 @@
 /* guestctl's pieces: the log-line JSON reader, times, field paths, the
- * summary's numbers, value typing for `call`, and file ordering. */
+ * summary's numbers, value typing for `call`, file ordering, and guest text
+ * escaped on every output path (log show/summary/export, call, watch). */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "tools/client.h"
 #include "tools/fields.h"
@@ -12,6 +17,7 @@
 #include "tools/logcmd.h"
 #include "tools/logread.h"
 #include "tools/plot.h"
+#include "tools/termesc.h"
 #include "tools/timefmt.h"
 
 static gd_lj_doc_t doc;
@@ -311,6 +317,225 @@ START_TEST(test_plot_steps)
 }
 END_TEST
 
+/* A terminal-retitling, screen-clearing process name, as a guest user sets
+ * it and the metrics log carries it (JSON-escaped). */
+#define EVIL_JSON "\\u001b]0;pwned\\u0007\\u001b[2J"
+#define EVIL_SHOWN "\\x1b]0;pwned\\x07\\x1b[2J"
+
+START_TEST(test_escape_text_and_json)
+{
+    char buf[128];
+    const char evil[] = "a\x1b]0;pwned\x07\x1b[2Jb";
+    ck_assert_uint_eq(gd_esc(GD_ESC_TEXT, evil, strlen(evil), buf, sizeof(buf)), 25);
+    ck_assert_str_eq(buf, "a" EVIL_SHOWN "b");
+    gd_esc(GD_ESC_JSON, evil, strlen(evil), buf, sizeof(buf));
+    ck_assert_str_eq(buf, "a" EVIL_JSON "b");
+    /* C1 CSI (U+009B), DEL, newline, tab, a stray byte; "é" and "€" kept. */
+    const char mixed[] = "\xc2\x9b"
+                         "2J\x7f\n\t\xff\xc3\xa9\xe2\x82\xac";
+    gd_esc(GD_ESC_TEXT, mixed, strlen(mixed), buf, sizeof(buf));
+    ck_assert_str_eq(buf, "\\u009b2J\\x7f\\x0a\\x09\\xff\xc3\xa9\xe2\x82\xac");
+    gd_esc(GD_ESC_JSON, mixed, strlen(mixed), buf, sizeof(buf));
+    ck_assert_str_eq(buf, "\\u009b2J\\u007f\\u000a\\u0009\\ufffd\xc3\xa9\xe2\x82\xac");
+    /* Overlong, surrogate and cut sequences are bytes, not characters. */
+    gd_esc(GD_ESC_TEXT, "\xc0\x9b\xed\xa0\x80\xe2\x82", 7, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "\\xc0\\x9b\\xed\\xa0\\x80\\xe2\\x82");
+    /* Cut at a whole escape, never inside one. */
+    ck_assert_uint_eq(gd_esc(GD_ESC_TEXT, "ab\x1b", 3, buf, 6), 2);
+    ck_assert_str_eq(buf, "ab");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    gd_esc_write(m, GD_ESC_TEXT, evil, strlen(evil));
+    gd_esc_puts(m, GD_ESC_JSON, "\x1b");
+    fclose(m);
+    ck_assert_str_eq(text, "a" EVIL_SHOWN "b\\u001b");
+    free(text);
+    ck_assert_uint_eq(gd_snprintf_len(401, 128), 127);
+    ck_assert_uint_eq(gd_snprintf_len(-1, 128), 0);
+    ck_assert_uint_eq(gd_snprintf_len(5, 128), 5);
+}
+END_TEST
+
+/* Runs one log command on a file holding text; its stdout (caller frees). */
+static char *run_log(int (*cmd)(char **, int, const gd_logcmd_opts_t *, FILE *, FILE *),
+                     const char *text, const char **fields, int n_fields)
+{
+    char path[] = "/tmp/guestctl-esc-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    char *files[] = {path};
+    gd_logcmd_opts_t o = {.fields = fields, .n_fields = n_fields, .width = 40};
+    char *out = NULL, *err = NULL;
+    size_t olen = 0, elen = 0;
+    FILE *fo = open_memstream(&out, &olen), *fe = open_memstream(&err, &elen);
+    ck_assert_int_eq(cmd(files, 1, &o, fo, fe), 0);
+    fclose(fo);
+    fclose(fe);
+    unlink(path);
+    ck_assert_msg(!memchr(err, 0x1b, elen), "raw ESC on stderr: %s", err);
+    free(err);
+    ck_assert_msg(!memchr(out, 0x1b, olen), "raw ESC in: %s", out);
+    return out;
+}
+
+static const char evil_log[] =
+    "{\"event\":\"metrics\",\"seq\":1,\"ts\":1700000000000,\"data\":{\"processes\":{\"top\":["
+    "{\"pid\":7,\"name\":\"" EVIL_JSON "\",\"cpu_pct\":3}]},\"note\":\"x\\u001by\\u007f\"}}\n"
+    "{\"event\":\"metrics\\u001b[2J\",\"seq\":2,\"ts\":1700000001000,\"data\":{\"note\":"
+    "\"\xc2\x9b\"}}\n";
+
+START_TEST(test_log_commands_escape_guest_text)
+{
+    char *out = run_log(gd_log_summary, evil_log, NULL, 0);
+    ck_assert_msg(strstr(out, "\nprocesses.top." EVIL_SHOWN ".cpu_pct  "), "%s", out);
+    free(out);
+    out = run_log(gd_log_export_csv, evil_log, NULL, 0);
+    ck_assert_msg(strncmp(out, "ts,time,event,processes.top." EVIL_SHOWN ".cpu_pct\n", 48) == 0,
+                  "%s", out);
+    ck_assert_msg(strstr(out, ",metrics\\x1b[2J,"), "%s", out);
+    free(out);
+    const char *note[] = {"note", "processes.top." EVIL_SHOWN ".cpu_pct"};
+    out = run_log(gd_log_show, evil_log, note, 1);
+    ck_assert_msg(strstr(out, " metrics note=x\\x1by\\x7f\n"), "%s", out);
+    ck_assert_msg(strstr(out, " metrics\\x1b[2J note=\\u009b\n"), "%s", out);
+    free(out);
+    /* Without --field, the line itself: valid JSON, C1 escaped as JSON. */
+    out = run_log(gd_log_show, evil_log, NULL, 0);
+    ck_assert_msg(strstr(out, "\"note\":\"\\u009b\"}}\n"), "%s", out);
+    ck_assert_ptr_null(strstr(out, "\xc2\x9b"));
+    free(out);
+}
+END_TEST
+
+/* A label of 401 digits (the pid of a crafted line) is cut to the 127 bytes
+ * of the name buffer, not copied 401 bytes long out of it. */
+START_TEST(test_long_label_is_cut)
+{
+    char line[1024], digits[402];
+    memset(digits, '7', 401);
+    digits[401] = '\0';
+    snprintf(line, sizeof(line), "{\"top\":[{\"pid\":%s,\"cpu_pct\":3}]}", digits);
+    ck_assert_int_eq(parse(line), 0);
+    leaves[0] = '\0';
+    gd_fields_flatten(&doc, gd_lj_root(&doc), on_leaf, NULL);
+    char want[256];
+    snprintf(want, sizeof(want), "top.%.127s.cpu_pct=3;", digits);
+    ck_assert_str_eq(leaves, want);
+    char path[256];
+    snprintf(path, sizeof(path), "top.%.127s.cpu_pct", digits);
+    const gd_lj_node_t *n = gd_fields_lookup(&doc, gd_lj_root(&doc), path);
+    ck_assert_ptr_nonnull(n);
+    ck_assert_double_eq(n->num, 3);
+}
+END_TEST
+
+/* A fake agent on a unix socket: writes text to the first client. */
+static pid_t fake_agent(const char *sock, const char *text)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+    int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_eq(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(l, 1), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int c = accept(l, NULL, NULL);
+        if (c >= 0 && write(c, text, strlen(text)) == (ssize_t)strlen(text)) {
+            char b[4096];
+            while (read(c, b, sizeof(b)) > 0) {
+            }
+        }
+        _exit(0);
+    }
+    close(l);
+    return pid;
+}
+
+START_TEST(test_watch_and_call_escape_guest_text)
+{
+    char dir[] = "/tmp/guestctl-watch-XXXXXX", sock[128];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(sock, sizeof(sock), "%s/s", dir);
+    /* hello with an escaping host name; health with a detail far past the
+     * row buffer (2048 bytes): cut, not written past it. */
+    char *text = malloc(8192);
+    char detail[5001];
+    memset(detail, 'd', 5000);
+    detail[5000] = '\0';
+    snprintf(text, 8192,
+             "{\"event\":\"hello\",\"ts\":0,\"data\":{\"hostname\":\"h" EVIL_JSON "\","
+             "\"version\":\"1\"}}\n"
+             "{\"event\":\"health\",\"ts\":0,\"data\":{\"status\":\"degraded\",\"checks\":"
+             "[{\"name\":\"disk\",\"status\":\"warn\",\"detail\":\"%s\"}]}}\n"
+             "{\"event\":\"x\\u001b[2J\",\"ts\":0,\"data\":{}}\n",
+             detail);
+    pid_t pid = fake_agent(sock, text);
+    gd_ctl_watch_opts_t o = {.socket = sock, .table = 1, .count = 3, .timeout_ms = 5000};
+    char *out = NULL, *err = NULL;
+    size_t olen = 0, elen = 0;
+    FILE *fo = open_memstream(&out, &olen), *fe = open_memstream(&err, &elen);
+    ck_assert_int_eq(gd_ctl_watch(&o, fo, fe), 0);
+    fclose(fo);
+    fclose(fe);
+    waitpid(pid, NULL, 0);
+    unlink(sock);
+    ck_assert_ptr_null(memchr(out, 0x1b, olen));
+    ck_assert_msg(strstr(out, "hello from h" EVIL_SHOWN " (guestd 1)\n"), "%s", out);
+    ck_assert_msg(strstr(out, "health degraded; disk: ddd"), "%s", out);
+    ck_assert_msg(strstr(out, "x\\x1b[2J\n"), "%s", out);
+    /* The health row is cut to the 2047 bytes of the row buffer. */
+    const char *h = strstr(out, "00:00:00 health");
+    ck_assert_uint_eq((size_t)(strchr(h, '\n') - h), 2047);
+    free(out);
+    free(err);
+
+    /* call: an error message, the pretty result and --raw. */
+    snprintf(text, 8192,
+             "{\"id\":\"guestctl-%d\",\"ok\":false,\"error\":{\"code\":\"E\\u001b[2J\","
+             "\"message\":\"m\\u001b]0;x\\u0007\"}}\n",
+             (int)getpid());
+    pid = fake_agent(sock, text);
+    gd_ctl_call_opts_t c = {.socket = sock, .cmd = "ping", .timeout_ms = 5000};
+    out = err = NULL;
+    fo = open_memstream(&out, &olen);
+    fe = open_memstream(&err, &elen);
+    ck_assert_int_eq(gd_ctl_call(&c, fo, fe), GD_CTL_ERROR);
+    fclose(fo);
+    fclose(fe);
+    waitpid(pid, NULL, 0);
+    unlink(sock);
+    ck_assert_str_eq(err, "guestctl: ping: E\\x1b[2J: m\\x1b]0;x\\x07\n");
+    free(out);
+    free(err);
+    snprintf(text, 8192,
+             "{\"id\":\"guestctl-%d\",\"ok\":true,\"result\":{\"n\\u001b\":\"\xc2\x9b\x7f\"}}\n",
+             (int)getpid());
+    for (int raw = 0; raw < 2; raw++) {
+        pid = fake_agent(sock, text);
+        c.raw = raw;
+        out = err = NULL;
+        fo = open_memstream(&out, &olen);
+        fe = open_memstream(&err, &elen);
+        ck_assert_int_eq(gd_ctl_call(&c, fo, fe), GD_CTL_OK);
+        fclose(fo);
+        fclose(fe);
+        waitpid(pid, NULL, 0);
+        unlink(sock);
+        if (raw)
+            ck_assert_msg(strstr(out, "{\"n\\u001b\":\"\\u009b\\u007f\"}}\n"), "%s", out);
+        else
+            ck_assert_str_eq(out, "{\n  \"n\\u001b\": \"\\u009b\\u007f\"\n}\n");
+        free(out);
+        free(err);
+    }
+    free(text);
+    rmdir(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("guestctl");
@@ -328,6 +553,13 @@ int main(void)
     tcase_add_test(tc, test_call_values_are_typed);
     tcase_add_test(tc, test_rotated_files_in_time_order);
     tcase_add_test(tc, test_plot_steps);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("guest_text");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_escape_text_and_json);
+    tcase_add_test(tc, test_log_commands_escape_guest_text);
+    tcase_add_test(tc, test_long_label_is_cut);
+    tcase_add_test(tc, test_watch_and_call_escape_guest_text);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

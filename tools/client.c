@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "tools/ljson.h"
+#include "tools/termesc.h"
 #include "tools/timefmt.h"
 
 int64_t gd_client_now_ms(void)
@@ -171,7 +172,8 @@ static void pretty(FILE *out, const cJSON *item, int depth)
             if (obj) {
                 cJSON *k = cJSON_CreateString(c->string);
                 char *ks = cJSON_PrintUnformatted(k);
-                fprintf(out, "%s: ", ks);
+                gd_esc_puts(out, GD_ESC_JSON, ks);
+                fputs(": ", out);
                 cJSON_free(ks);
                 cJSON_Delete(k);
             }
@@ -182,8 +184,9 @@ static void pretty(FILE *out, const cJSON *item, int depth)
         fputs(obj ? "}" : "]", out);
         return;
     }
+    /* cJSON escapes C0 controls but not DEL or C1 ones. */
     char *s = cJSON_PrintUnformatted(item);
-    fputs(s ? s : "null", out);
+    gd_esc_puts(out, GD_ESC_JSON, s ? s : "null");
     cJSON_free(s);
 }
 
@@ -254,7 +257,7 @@ int gd_ctl_call(const gd_ctl_call_opts_t *o, FILE *out, FILE *errs)
             continue;
         }
         if (o->raw) {
-            fwrite(line, 1, len, out);
+            gd_esc_write(out, GD_ESC_JSON, line, len);
             fputc('\n', out);
         }
         if (cJSON_IsTrue(ok)) {
@@ -264,9 +267,13 @@ int gd_ctl_call(const gd_ctl_call_opts_t *o, FILE *out, FILE *errs)
             const cJSON *e = cJSON_GetObjectItemCaseSensitive(msg, "error");
             const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");
             const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
-            fprintf(errs, "guestctl: %s: %s: %s\n", o->cmd,
-                    cJSON_IsString(code) ? code->valuestring : "error",
-                    cJSON_IsString(m) ? m->valuestring : "(no message)");
+            fputs("guestctl: ", errs);
+            gd_esc_puts(errs, GD_ESC_TEXT, o->cmd);
+            fputs(": ", errs);
+            gd_esc_puts(errs, GD_ESC_TEXT, cJSON_IsString(code) ? code->valuestring : "error");
+            fputs(": ", errs);
+            gd_esc_puts(errs, GD_ESC_TEXT, cJSON_IsString(m) ? m->valuestring : "(no message)");
+            fputc('\n', errs);
             status = GD_CTL_ERROR;
         }
         cJSON_Delete(msg);
@@ -368,32 +375,50 @@ void gd_ctl_table_row(const cJSON *event, char *buf, size_t len)
     snprintf(buf, len, TABLE_FMT, t, cpu, mem, load, dr, dw, rx, tx, procs);
 }
 
-/* Other events in the table view: time, name, and what matters of them. */
+/* Appends text to buf (len bytes, n used), cut to fit; guest text escaped
+ * (termesc.h). The new length. */
+static size_t add(char *buf, size_t len, size_t n, const char *text, int guest)
+{
+    if (n + 1 >= len) return n;
+    if (guest) return n + gd_esc(GD_ESC_TEXT, text, strlen(text), buf + n, len - n);
+    return n + gd_snprintf_len(snprintf(buf + n, len - n, "%s", text), len - n);
+}
+
+static const char *str_at(const cJSON *obj, const char *key, const char *absent)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : absent;
+}
+
+/* Other events in the table view: time, name, and what matters of them.
+ * Every string of the guest's is escaped: a guest user chooses some (a
+ * mount point in a health detail). */
 static void short_line(const cJSON *msg, const char *name, char *buf, size_t len)
 {
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(msg, "data");
-    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(msg, "ts");
     char t[16];
-    time_of_day(ts, t, sizeof(t));
-    size_t n = (size_t)snprintf(buf, len, "%-8s %s", t, name);
+    time_of_day(cJSON_GetObjectItemCaseSensitive(msg, "ts"), t, sizeof(t));
+    size_t n = gd_snprintf_len(snprintf(buf, len, "%-8s ", t), len);
+    n = add(buf, len, n, name, 1);
     if (strcmp(name, "health") == 0) {
-        const cJSON *st = cJSON_GetObjectItemCaseSensitive(data, "status"), *c;
-        n += (size_t)snprintf(buf + n, len - n, " %s", cJSON_IsString(st) ? st->valuestring : "?");
+        const cJSON *c;
+        n = add(buf, len, n, " ", 0);
+        n = add(buf, len, n, str_at(data, "status", "?"), 1);
         cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(data, "checks"))
         {
-            const cJSON *cs = cJSON_GetObjectItemCaseSensitive(c, "status");
-            const cJSON *cn = cJSON_GetObjectItemCaseSensitive(c, "name");
-            const cJSON *cd = cJSON_GetObjectItemCaseSensitive(c, "detail");
-            if (n < len && cJSON_IsString(cs) && strcmp(cs->valuestring, "ok") != 0)
-                n += (size_t)snprintf(buf + n, len - n, "; %s: %s",
-                                      cJSON_IsString(cn) ? cn->valuestring : "?",
-                                      cJSON_IsString(cd) ? cd->valuestring : "");
+            const char *cs = str_at(c, "status", NULL);
+            if (!cs || strcmp(cs, "ok") == 0) continue;
+            n = add(buf, len, n, "; ", 0);
+            n = add(buf, len, n, str_at(c, "name", "?"), 1);
+            n = add(buf, len, n, ": ", 0);
+            n = add(buf, len, n, str_at(c, "detail", ""), 1);
         }
     } else if (strcmp(name, "hello") == 0) {
-        const cJSON *h = cJSON_GetObjectItemCaseSensitive(data, "hostname");
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(data, "version");
-        snprintf(buf + n, len - n, " from %s (guestd %s)", cJSON_IsString(h) ? h->valuestring : "?",
-                 cJSON_IsString(v) ? v->valuestring : "?");
+        n = add(buf, len, n, " from ", 0);
+        n = add(buf, len, n, str_at(data, "hostname", "?"), 1);
+        n = add(buf, len, n, " (guestd ", 0);
+        n = add(buf, len, n, str_at(data, "version", "?"), 1);
+        add(buf, len, n, ")", 0);
     }
 }
 
@@ -441,7 +466,7 @@ int gd_ctl_watch(const gd_ctl_watch_opts_t *o, FILE *out, FILE *errs)
         }
         if (keep) {
             if (!o->table) {
-                fwrite(line, 1, len, out);
+                gd_esc_write(out, GD_ESC_JSON, line, len);
                 fputc('\n', out);
             } else if (strcmp(ev->valuestring, "metrics") == 0) {
                 gd_ctl_table_row(msg, row, sizeof(row));

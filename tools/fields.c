@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tools/termesc.h"
+
 #define PATH_MAX_LEN 512
 
 /* The element's label member ("name", "mount", "cpu", "pid"), or NULL. */
@@ -80,10 +82,11 @@ static void walk(walk_t *w, const gd_lj_node_t *n, size_t at, int in_element)
             if (label && label->type == GD_LJ_STRING)
                 nl = gd_lj_string(label, 0, name, sizeof(name));
             else if (label)
-                nl =
-                    (size_t)snprintf(name, sizeof(name), "%.*s", (int)label->text_len, label->text);
+                nl = gd_snprintf_len(
+                    snprintf(name, sizeof(name), "%.*s", (int)label->text_len, label->text),
+                    sizeof(name));
             else
-                nl = (size_t)snprintf(name, sizeof(name), "%d", i);
+                nl = gd_snprintf_len(snprintf(name, sizeof(name), "%d", i), sizeof(name));
             size_t end = append(w->path, at, name, nl);
             if (el->type == GD_LJ_OBJECT)
                 walk_children(w, el, end, 1, label);
@@ -141,10 +144,11 @@ const gd_lj_node_t *gd_fields_lookup(const gd_lj_doc_t *doc, const gd_lj_node_t 
                 if (label && label->type == GD_LJ_STRING)
                     nl = gd_lj_string(label, 0, name, sizeof(name));
                 else if (label)
-                    nl = (size_t)snprintf(name, sizeof(name), "%.*s", (int)label->text_len,
-                                          label->text);
+                    nl = gd_snprintf_len(
+                        snprintf(name, sizeof(name), "%.*s", (int)label->text_len, label->text),
+                        sizeof(name));
                 else
-                    nl = (size_t)snprintf(name, sizeof(name), "%d", i);
+                    nl = gd_snprintf_len(snprintf(name, sizeof(name), "%d", i), sizeof(name));
                 const char *r = match_segment(path, name, nl);
                 if (r && (!found || nl > best)) {
                     found = el;

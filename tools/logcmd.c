@@ -8,6 +8,7 @@
 
 #include "tools/fields.h"
 #include "tools/plot.h"
+#include "tools/termesc.h"
 #include "tools/timefmt.h"
 
 static void report_bad(FILE *errs, const gd_logread_stats_t *st)
@@ -63,7 +64,7 @@ static int show_line(void *ctx, const gd_logrec_t *rec)
 {
     show_t *s = ctx;
     if (s->o->n_fields == 0) {
-        fwrite(rec->line, 1, rec->len, s->out);
+        gd_esc_write(s->out, GD_ESC_JSON, rec->line, rec->len);
         fputc('\n', s->out);
         return 0;
     }
@@ -76,13 +77,17 @@ static int show_line(void *ctx, const gd_logrec_t *rec)
     if (!any) return 0;
     char t[40], v[4096];
     gd_time_format(rec->ts_ms, 1, t, sizeof(t));
-    fprintf(s->out, "%s %s", t, rec->event);
+    fprintf(s->out, "%s ", t);
+    gd_esc_puts(s->out, GD_ESC_TEXT, rec->event);
     for (int i = 0; i < nf; i++) {
         if (vals[i])
             value_text(vals[i], v, sizeof(v));
         else
             snprintf(v, sizeof(v), "-");
-        fprintf(s->out, " %s=%s", s->o->fields[i], v);
+        fputc(' ', s->out);
+        gd_esc_puts(s->out, GD_ESC_TEXT, s->o->fields[i]);
+        fputc('=', s->out);
+        gd_esc_puts(s->out, GD_ESC_TEXT, v);
     }
     fputc('\n', s->out);
     return 0;
@@ -241,12 +246,18 @@ int gd_log_summary(char **files, int n, const gd_logcmd_opts_t *o, FILE *out, FI
         static const char *const head[] = {"field", "count", "min", "mean", "p50", "p95", "max"};
         size_t rows = s.set.n;
         char(*cells)[7][40] = calloc(rows ? rows : 1, sizeof(*cells));
+        /* Field names carry guest text (process names, mount points). */
+        char **names = calloc(rows ? rows : 1, sizeof(*names));
         size_t width[7];
         for (int c = 0; c < 7; c++)
             width[c] = strlen(head[c]);
         size_t name_w = width[0];
-        for (size_t r = 0; cells && r < rows; r++) {
+        for (size_t r = 0; cells && names && r < rows; r++) {
             gd_field_t *f = &s.set.fields[r];
+            size_t cap = f->len * 6 + 1;
+            names[r] = malloc(cap);
+            if (!names[r]) break;
+            size_t nlen = gd_esc(GD_ESC_TEXT, f->name, f->len, names[r], cap);
             series_t *ser = f->user;
             snprintf(cells[r][1], 40, "%zu", ser->n);
             gd_log_format_number(ser->min, cells[r][2], 40);
@@ -254,22 +265,30 @@ int gd_log_summary(char **files, int n, const gd_logcmd_opts_t *o, FILE *out, FI
             gd_log_format_number(gd_log_percentile(ser->v, ser->n, 50), cells[r][4], 40);
             gd_log_format_number(gd_log_percentile(ser->v, ser->n, 95), cells[r][5], 40);
             gd_log_format_number(ser->max, cells[r][6], 40);
-            if (f->len > name_w) name_w = f->len;
+            if (nlen > name_w) name_w = nlen;
             for (int c = 1; c < 7; c++)
                 if (strlen(cells[r][c]) > width[c]) width[c] = strlen(cells[r][c]);
         }
-        if (rows && cells) {
+        int complete = cells && names && (!rows || names[rows - 1]);
+        if (!complete) {
+            fprintf(errs, "guestctl: out of memory\n");
+            rc = 1;
+        }
+        if (rows && complete) {
             fprintf(out, "%-*s", (int)name_w, head[0]);
             for (int c = 1; c < 7; c++)
                 fprintf(out, "  %*s", (int)width[c], head[c]);
             fputc('\n', out);
             for (size_t r = 0; r < rows; r++) {
-                fprintf(out, "%-*s", (int)name_w, s.set.fields[r].name);
+                fprintf(out, "%-*s", (int)name_w, names[r]);
                 for (int c = 1; c < 7; c++)
                     fprintf(out, "  %*s", (int)width[c], cells[r][c]);
                 fputc('\n', out);
             }
         }
+        for (size_t r = 0; names && r < rows; r++)
+            free(names[r]);
+        free(names);
         free(cells);
     }
     for (size_t i = 0; i < s.set.n; i++) {
@@ -313,18 +332,26 @@ static void row_leaf(void *ctx, const char *path, size_t len, const gd_lj_node_t
     if (f >= 0 && !e->row[f]) e->row[f] = leaf;
 }
 
+/* One CSV cell: guest text escaped (termesc.h; so no newline is left),
+ * then quoted when it holds a comma or a quote. */
 static void csv_cell(FILE *out, const char *s)
 {
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, out);
-        return;
+    size_t len = strlen(s), cap = len * 6 + 1;
+    char small[1024];
+    char *esc = cap <= sizeof(small) ? small : malloc(cap);
+    if (!esc) return;
+    gd_esc(GD_ESC_TEXT, s, len, esc, cap);
+    if (!strpbrk(esc, ",\"")) {
+        fputs(esc, out);
+    } else {
+        fputc('"', out);
+        for (const char *p = esc; *p; p++) {
+            if (*p == '"') fputc('"', out);
+            fputc(*p, out);
+        }
+        fputc('"', out);
     }
-    fputc('"', out);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', out);
-        fputc(*s, out);
-    }
-    fputc('"', out);
+    if (esc != small) free(esc);
 }
 
 static int export_line(void *ctx, const gd_logrec_t *rec)
@@ -339,7 +366,8 @@ static int export_line(void *ctx, const gd_logrec_t *rec)
             e->row[i] = gd_fields_lookup(rec->doc, rec->data, e->cols[i]);
     }
     gd_time_format(rec->ts_ms, 1, t, sizeof(t));
-    fprintf(e->out, "%lld,%s,%s", (long long)rec->ts_ms, t, rec->event);
+    fprintf(e->out, "%lld,%s,", (long long)rec->ts_ms, t);
+    csv_cell(e->out, rec->event);
     for (int i = 0; i < e->ncols; i++) {
         fputc(',', e->out);
         if (!e->row[i]) continue;

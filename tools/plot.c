@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "tools/logcmd.h"
+#include "tools/termesc.h"
 #include "tools/timefmt.h"
 
 int gd_plot_add(gd_plot_series_t *s, int64_t t_ms, double v)
@@ -84,7 +85,8 @@ void gd_plot_sparklines(const gd_plot_series_t *s, int n, int width, FILE *out)
         value_range(&s[i], &lo, &hi);
         gd_log_format_number(lo, a, sizeof(a));
         gd_log_format_number(hi, b, sizeof(b));
-        fprintf(out, "%s  min %s  max %s  (%zu samples)\n", s[i].name, a, b, s[i].n);
+        gd_esc_puts(out, GD_ESC_TEXT, s[i].name);
+        fprintf(out, "  min %s  max %s  (%zu samples)\n", a, b, s[i].n);
         memset(sum, 0, (size_t)width * sizeof(double));
         memset(cnt, 0, (size_t)width * sizeof(size_t));
         for (size_t k = 0; k < s[i].n; k++) {
@@ -175,7 +177,11 @@ static void xml_text(FILE *out, const char *s)
             fputs("&quot;", out);
             break;
         default:
-            fputc(*s, out);
+            /* XML 1.0 has no C0 controls but tab and newline. */
+            if ((unsigned char)*s < 0x20)
+                fputs("\xef\xbf\xbd", out);
+            else
+                fputc(*s, out);
         }
     }
 }
