@@ -20,6 +20,19 @@
 
 #define GD_DISPATCH_KEEP_BYTES (256 * 1024)
 
+const char *const gd_error_codes[] = {
+    "parse_error", "too_large", "invalid_request", "unknown_command", "invalid_args", "forbidden",
+    "busy",        "not_found", "timeout",         "unsupported",     "failed",       "internal",
+    NULL,
+};
+
+int gd_error_code_known(const char *code)
+{
+    for (const char *const *c = gd_error_codes; *c; c++)
+        if (strcmp(*c, code) == 0) return 1;
+    return 0;
+}
+
 void gd_dispatch_init(gd_dispatch_t *d, struct gd_agent_s *agent, gd_dispatch_send_fn send,
                       void *send_ctx)
 {
@@ -113,6 +126,11 @@ static void send_error(gd_dispatch_t *d, uint64_t conn_gen, const cJSON *id, con
                        const char *message)
 {
     d->errors++;
+    /* A code outside protocol.md's list is a bug: the host gets internal. */
+    if (!gd_error_code_known(code)) {
+        gd_error("error code '%s' is not one of protocol.md's (answered internal)", code);
+        code = "internal";
+    }
     cJSON *obj = reply_object(id, 0);
     if (!obj) return;
     cJSON *err = cJSON_AddObjectToObject(obj, "error");

@@ -11,6 +11,13 @@
 #include "agent/buf.h"
 #include "commands/command.h"
 
+/* protocol.md's error codes (docs/protocol.md, "Errors"), NULL-terminated:
+ * the only codes a reply carries. tests/check_docs_protocol.c fails when one
+ * is missing from the page. */
+extern const char *const gd_error_codes[];
+/* Whether code is one of gd_error_codes. */
+int gd_error_code_known(const char *code);
+
 /* Sends one complete line (ending in '\n') to connection conn_gen. */
 typedef void (*gd_dispatch_send_fn)(void *ctx, uint64_t conn_gen, const char *line, size_t len);
 

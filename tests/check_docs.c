@@ -17,12 +17,6 @@
 #include "commands/dispatch.h"
 #include "commands/table.h"
 
-static const char *const protocol_codes[] = {
-    "parse_error", "too_large", "invalid_request", "unknown_command", "invalid_args", "forbidden",
-    "busy",        "not_found", "timeout",         "unsupported",     "failed",       "internal",
-    NULL,
-};
-
 static const char *type_doc(gd_arg_type_t t)
 {
     switch (t) {
@@ -238,7 +232,7 @@ static int parse_errors(const gd_command_t *c, int start, int end, char codes[][
             const char *q = strchr(p + 1, '`');
             if (!q) break;
             snprintf(codes[n], 32, "%.*s", (int)(q - p - 1), p + 1);
-            if (!in_list(protocol_codes, codes[n]))
+            if (!in_list(gd_error_codes, codes[n]))
                 mismatch(c->name, "error code `%s` is not one of protocol.md's", codes[n]);
             n++;
             p = q + 1;
