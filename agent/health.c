@@ -6,7 +6,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+/* mallopt/malloc_trim are glibc's; musl's allocator (the static build)
+ * returns freed memory to the kernel by itself and has neither. */
+#ifdef __GLIBC__
 #include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -529,11 +533,13 @@ void gd_health_tick(gd_agent_t *a)
 {
     gd_health_t *h = a->health;
     if (!h) return;
+#ifdef __GLIBC__
     /* Memory a burst left free in the heap goes back to the kernel here
      * (and when a host detaches) rather than after every drained write,
      * where it cost a third of pipelined throughput: malloc cannot shrink
      * a heap fragmented by thousands of small replies by itself. */
-    malloc_trim(0);
+    malloc_trim(0); /* musl's mallocng unmaps free groups itself */
+#endif
     publish(h, 1);
     h->window_lag_ms = 0;
 }

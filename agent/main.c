@@ -1,7 +1,11 @@
 /* guestd: parses flags and the configuration, then runs the agent's loop. */
 #include <errno.h>
 #include <getopt.h>
+/* mallopt/malloc_trim are glibc's; musl's allocator (the static build)
+ * returns freed memory to the kernel by itself and has neither. */
+#ifdef __GLIBC__
 #include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,7 +134,9 @@ int main(int argc, char **argv)
     gd_log_set_level((gd_log_level_t)cfg.agent.log_level);
     /* Large transient buffers (a big reply, exec output) are mapped and
      * unmapped rather than kept in the heap, so RSS returns to idle after. */
-    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024); /* musl: 128 KiB is already its mmap threshold */
+#endif
     /* A host that vanishes mid-write must be an EPIPE, not our death. */
     signal(SIGPIPE, SIG_IGN);
 

@@ -276,6 +276,33 @@ static int fs_collect(void *state, const gd_collect_ctx_t *ctx)
     return failed ? -EAGAIN : 0;
 }
 
+/* The errno's name ("EACCES") for a failed statvfs. musl (the static build)
+ * has no strerrorname_np, so there the errors statvfs and the file systems
+ * under it report are named here; another is written as EIO. */
+static const char *errno_name(int err)
+{
+#ifdef __GLIBC__
+    return strerrorname_np(err);
+#else
+    static const struct {
+        int err;
+        const char *name;
+    } names[] = {
+        {EACCES, "EACCES"},       {EPERM, "EPERM"},     {ENOENT, "ENOENT"},
+        {ENOTDIR, "ENOTDIR"},     {ELOOP, "ELOOP"},     {ENAMETOOLONG, "ENAMETOOLONG"},
+        {EOVERFLOW, "EOVERFLOW"}, {ENOSYS, "ENOSYS"},   {EINTR, "EINTR"},
+        {ENOMEM, "ENOMEM"},       {EFAULT, "EFAULT"},   {EIO, "EIO"},
+        {ENOTCONN, "ENOTCONN"},   {ESTALE, "ESTALE"},   {EHOSTDOWN, "EHOSTDOWN"},
+        {ETIMEDOUT, "ETIMEDOUT"}, {ENODEV, "ENODEV"},   {ENXIO, "ENXIO"},
+        {EAGAIN, "EAGAIN"},       {EBUSY, "EBUSY"},     {ECONNREFUSED, "ECONNREFUSED"},
+        {EINVAL, "EINVAL"},       {ENOLINK, "ENOLINK"}, {EHOSTUNREACH, "EHOSTUNREACH"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (names[i].err == err) return names[i].name;
+    return NULL;
+#endif
+}
+
 static void fs_write(void *state, gd_jw_t *w)
 {
     fs_state_t *s = state;
@@ -312,7 +339,7 @@ static void fs_write(void *state, gd_jw_t *w)
         gd_jw_str(w, status);
         if (m->err && status[0] == 'e') {
             gd_jw_key(w, "error");
-            const char *name = strerrorname_np(m->err);
+            const char *name = errno_name(m->err);
             gd_jw_str(w, name ? name : "EIO");
         }
         gd_jw_obj_end(w);

@@ -394,7 +394,9 @@ static int list_and_visit(processes_state_t *s, const gd_collect_ctx_t *ctx)
     s->cursor = 0;
     if (lseek(s->dirfd, 0, SEEK_SET) < 0) return -errno;
     for (;;) {
-        ssize_t n = getdents64(s->dirfd, s->dents, DENTS_BYTES);
+        /* void *: glibc declares a void * buffer, musl (the static build) a
+         * struct dirent * (laid out as the kernel's linux_dirent64). */
+        ssize_t n = getdents64(s->dirfd, (void *)s->dents, DENTS_BYTES);
         if (n < 0) return -errno;
         if (n == 0) return 0;
         for (ssize_t off = 0; off < n;) {

@@ -3,6 +3,7 @@
  * guest-get-host-name, guest-get-timezone, guest-get-users and
  * guest-shutdown (through guestd's power.shutdown / power.reboot). */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,6 +172,23 @@ static void cmd_timezone(gd_qga_req_t *req, const cJSON *args)
 /* ---- guest-get-users: the logged-in users of utmp, each once, with the
  * earliest login time ---- */
 
+/* One USER_PROCESS record: a user met again keeps the earlier login. */
+static void add_login(cJSON *list, const char *user, double t)
+{
+    for (cJSON *e = list->child; e; e = e->next) {
+        if (strcmp(cJSON_GetObjectItemCaseSensitive(e, "user")->valuestring, user) == 0) {
+            cJSON *lt = cJSON_GetObjectItemCaseSensitive(e, "login-time");
+            if (t < lt->valuedouble) cJSON_SetNumberValue(lt, t);
+            return;
+        }
+    }
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "user", user);
+    cJSON_AddNumberToObject(e, "login-time", t);
+    cJSON_AddItemToArray(list, e);
+}
+
+#ifdef __GLIBC__
 cJSON *gd_qga_users(const char *utmp_path)
 {
     cJSON *list = cJSON_CreateArray();
@@ -183,25 +201,47 @@ cJSON *gd_qga_users(const char *utmp_path)
         memcpy(user, u->ut_user, sizeof(u->ut_user));
         user[sizeof(u->ut_user)] = '\0';
         if (!user[0]) continue;
-        double t = (double)u->ut_tv.tv_sec + (double)u->ut_tv.tv_usec / 1e6;
-        cJSON *found = NULL;
-        for (cJSON *e = list->child; e && !found; e = e->next)
-            if (strcmp(cJSON_GetObjectItemCaseSensitive(e, "user")->valuestring, user) == 0)
-                found = e;
-        if (found) {
-            cJSON *lt = cJSON_GetObjectItemCaseSensitive(found, "login-time");
-            if (t < lt->valuedouble) cJSON_SetNumberValue(lt, t);
-            continue;
-        }
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "user", user);
-        cJSON_AddNumberToObject(e, "login-time", t);
-        cJSON_AddItemToArray(list, e);
+        add_login(list, user, (double)u->ut_tv.tv_sec + (double)u->ut_tv.tv_usec / 1e6);
     }
     endutxent();
     if (utmp_path) utmpxname(_PATH_UTMPX);
     return list;
 }
+#else
+/* musl (the static build) has no utmp database: its utmpx functions do
+ * nothing. The file is read here instead, as glibc writes it on x86_64
+ * (every login, getty and logind on a glibc guest): 384-byte records. */
+enum {
+    UTMP_RECORD = 384,
+    UTMP_TYPE = 0,     /* int16 */
+    UTMP_USER = 44,    /* char[32], not always terminated */
+    UTMP_TV_SEC = 340, /* int32 */
+    UTMP_TV_USEC = 344 /* int32 */
+};
+
+cJSON *gd_qga_users(const char *utmp_path)
+{
+    cJSON *list = cJSON_CreateArray();
+    FILE *f = fopen(utmp_path ? utmp_path : "/var/run/utmp", "re");
+    if (!f) return list;
+    unsigned char rec[UTMP_RECORD];
+    while (fread(rec, sizeof(rec), 1, f) == 1) {
+        int16_t type;
+        int32_t sec, usec;
+        char user[32 + 1];
+        memcpy(&type, rec + UTMP_TYPE, sizeof(type));
+        if (type != USER_PROCESS) continue;
+        memcpy(user, rec + UTMP_USER, 32);
+        user[32] = '\0';
+        if (!user[0]) continue;
+        memcpy(&sec, rec + UTMP_TV_SEC, sizeof(sec));
+        memcpy(&usec, rec + UTMP_TV_USEC, sizeof(usec));
+        add_login(list, user, (double)sec + (double)usec / 1e6);
+    }
+    fclose(f);
+    return list;
+}
+#endif
 
 static void cmd_users(gd_qga_req_t *req, const cJSON *args)
 {

@@ -3,7 +3,11 @@
 #include "transport/channel.h"
 
 #include <errno.h>
+/* mallopt/malloc_trim are glibc's; musl's allocator (the static build)
+ * returns freed memory to the kernel by itself and has neither. */
+#ifdef __GLIBC__
 #include <malloc.h>
+#endif
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,10 +217,12 @@ static void detach(gd_channel_t *ch, int lost_endpoint, const char *why)
     }
     run_flush_waiters(ch);
     if (was_attached && ch->cbs->on_detach) ch->cbs->on_detach(ch->ctx, ch->gen);
+#ifdef __GLIBC__
     /* The session's memory (its requests, replies and buffers, freed by
      * now) goes back to the kernel rather than stay the agent's high-water
      * mark until the next host. */
-    if (was_attached) malloc_trim(0);
+    if (was_attached) malloc_trim(0); /* musl's mallocng unmaps free groups itself */
+#endif
     if (ch->closing) return;
     reset_backoff(ch);
     switch (ch->kind) {
