@@ -33,7 +33,7 @@ def live_members(pgid):
         if not name.isdigit():
             continue
         try:
-            with open(f"/proc/{name}/stat") as f:
+            with open(f"/proc/{name}/stat", errors="replace") as f:
                 stat = f.read()
         except OSError:
             continue

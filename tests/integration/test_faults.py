@@ -422,7 +422,7 @@ def children_of(pid):
         if not name.isdigit():
             continue
         try:
-            with open("/proc/%s/stat" % name) as f:
+            with open("/proc/%s/stat" % name, errors="replace") as f:
                 stat = f.read()
         except OSError:
             continue

@@ -562,7 +562,7 @@ class PolicyAndLimits(unittest.TestCase):
         self.assertEqual(agent.stop(), 0)
         time.sleep(0.1)
         try:
-            with open("/proc/%d/stat" % pid) as f:
+            with open("/proc/%d/stat" % pid, errors="replace") as f:
                 state = f.read().rsplit(")", 1)[1].split()[0]
         except FileNotFoundError:
             state = "gone"
