@@ -37,6 +37,27 @@ static void read_first_line(const char *path, char *buf, size_t len)
     buf[strcspn(buf, "\n")] = '\0';
 }
 
+/* commands.max_concurrent, within what the commands' share of the fd
+ * budget holds (fewer only under an open-file limit below about 350). */
+static unsigned max_concurrent(const gd_agent_t *a)
+{
+    unsigned want = (unsigned)a->cfg.commands.max_concurrent;
+    return want < a->fds.max_commands ? want : a->fds.max_commands;
+}
+
+static void log_fd_budget(const gd_agent_t *a)
+{
+    const gd_fd_budget_t *b = &a->fds;
+    gd_info("fd budget: open-file limit %llu: headroom %zu, commands %zu (%u at once), "
+            "collectors %zu, guest-file handles %zu",
+            (unsigned long long)b->limit, b->headroom, b->commands, b->max_commands, b->collectors,
+            b->file_handles);
+    if (max_concurrent(a) < (unsigned)a->cfg.commands.max_concurrent)
+        gd_warn("commands.max_concurrent %lld is more than the open-file limit holds: at most "
+                "%u commands run at once",
+                (long long)a->cfg.commands.max_concurrent, max_concurrent(a));
+}
+
 /* ---- the channel's side: hosts, lines, replies ---- */
 
 static void publish_hello(gd_agent_t *a)
@@ -175,6 +196,7 @@ int gd_agent_init(gd_agent_t *a, uv_loop_t *loop, const gd_config_t *cfg, char *
     a->loop = loop;
     a->cfg = *cfg;
     a->started_at_ms = gd_now_ms();
+    gd_fd_budget_from_rlimit(&a->fds);
     gd_buf_init(&a->sample);
     read_first_line("/proc/sys/kernel/random/boot_id", a->boot_id, sizeof(a->boot_id));
     if (gethostname(a->hostname, sizeof(a->hostname)) != 0)
@@ -193,8 +215,7 @@ int gd_agent_init(gd_agent_t *a, uv_loop_t *loop, const gd_config_t *cfg, char *
         return -ENOMEM;
     }
     gd_dispatch_init(a->dispatch, a, send_reply, a);
-    gd_dispatch_configure(a->dispatch, cfg->commands.allow, cfg->commands.deny,
-                          (unsigned)cfg->commands.max_concurrent);
+    gd_dispatch_configure(a->dispatch, cfg->commands.allow, cfg->commands.deny, max_concurrent(a));
     r = gd_channel_init(a->channel, loop, cfg->channel.spec, (size_t)cfg->channel.max_message_bytes,
                         (size_t)cfg->channel.out_queue_bytes, (uint64_t)cfg->channel.poll_ms,
                         (uint64_t)cfg->channel.poll_max_ms,
@@ -253,6 +274,7 @@ int gd_agent_start(gd_agent_t *a)
         return r;
     }
     gd_info("guestd %s started (channel %s)", GUESTD_VERSION, a->cfg.channel.spec);
+    log_fd_budget(a);
     gd_health_started(a);
     return 0;
 }
@@ -345,7 +367,7 @@ int gd_agent_apply_config(gd_agent_t *a, const gd_config_t *next, char *err, siz
     a->cfg = merged;
     gd_log_set_level((gd_log_level_t)a->cfg.agent.log_level);
     gd_dispatch_configure(a->dispatch, a->cfg.commands.allow, a->cfg.commands.deny,
-                          (unsigned)a->cfg.commands.max_concurrent);
+                          max_concurrent(a));
     if (a->channel_initialised)
         gd_channel_set_poll(a->channel, (uint64_t)a->cfg.channel.poll_ms,
                             (uint64_t)a->cfg.channel.poll_max_ms);

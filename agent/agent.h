@@ -11,6 +11,7 @@
 #include "agent/buf.h"
 #include "agent/bus.h"
 #include "agent/config.h"
+#include "agent/fd_budget.h"
 
 #define GD_PROTOCOL_VERSION 1
 
@@ -23,6 +24,7 @@ struct gd_qga_s;
 typedef struct gd_agent_s {
     uv_loop_t *loop;
     gd_config_t cfg;
+    gd_fd_budget_t fds; /* the open-file limit's shares, from the limit at start */
 
     /* Where the configuration came from, so SIGHUP can reload it. */
     const char *config_path;

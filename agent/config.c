@@ -32,6 +32,12 @@
     { .section = #sec, .name = #key, .type = GD_CFG_INT,                                   \
       .offset = FIELD(sec.key, sizeof(int64_t)), .default_value = def,                     \
       .min = lo, .max = hi, .runtime = rt, .help = help_text }
+/* An integer whose max is a ceiling on memory or concurrency a host could
+ * otherwise raise without bound (config.set): why is given with a refusal. */
+#define CAPPED_KEY(sec, key, def, lo, hi, rt, help_text, why)                             \
+    { .section = #sec, .name = #key, .type = GD_CFG_INT,                                   \
+      .offset = FIELD(sec.key, sizeof(int64_t)), .default_value = def,                     \
+      .min = lo, .max = hi, .runtime = rt, .help = help_text, .ceiling = why }
 #define ENUM_KEY(sec, key, def, names, rt, help_text)                                      \
     { .section = #sec, .name = #key, .type = GD_CFG_ENUM,                                  \
       .offset = FIELD(sec.key, sizeof(int64_t)), .default_value = def,                     \
@@ -61,10 +67,15 @@ const gd_cfg_key_t gd_config_keys[] = {
             "First retry delay while the channel is absent"),
     INT_KEY(channel, poll_max_ms, "5000", 10, 600000, RUNTIME,
             "Longest retry delay; the delay doubles up to it"),
-    INT_KEY(channel, max_message_bytes, "1048576", 1024, 67108864, RESTART,
-            "Longest message accepted from the host"),
-    INT_KEY(channel, out_queue_bytes, "4194304", 65536, 1073741824, RESTART,
-            "Bytes queued for the host before messages are dropped"),
+    /* The framer's buffer, and the request parsed from it. */
+    CAPPED_KEY(channel, max_message_bytes, "1048576", 1024, 67108864, RESTART,
+               "Longest message accepted from the host",
+               "qemu's own JSON parser limit, room for a 48 MiB guest-file-write in base64"),
+    /* Must hold the largest reply: a commands.file_max_bytes read in base64
+     * (64 MiB at its ceiling), twice. */
+    CAPPED_KEY(channel, out_queue_bytes, "4194304", 65536, 134217728, RESTART,
+               "Bytes queued for the host before messages are dropped",
+               "twice the largest reply, a 48 MiB read in base64"),
     /* qemu-ga's protocol beside guestd's (commands/qga.h, docs/qemu-ga.md) */
     ENUM_KEY(channel, dialect, "auto", dialects, RESTART,
              "Protocol of channel.spec: guestd, qemu-ga, or auto (each connection's first "
@@ -77,8 +88,13 @@ const gd_cfg_key_t gd_config_keys[] = {
 
     INT_KEY(metrics, interval_ms, "30000", 100, 86400000, RUNTIME, "Time between metric samples"),
     STR_KEY(metrics, collectors, "all", 0, RESTART, "Comma-separated collector names, or all"),
-    INT_KEY(metrics, top_processes, "5", 0, 100, RUNTIME, "Busiest processes listed per sample"),
-    INT_KEY(metrics, history, "120", 0, 100000, RESTART, "Samples kept in memory"),
+    /* Each is a top-N slot filled per sample. */
+    CAPPED_KEY(metrics, top_processes, "5", 0, 100, RUNTIME, "Busiest processes listed per sample",
+               "a list one sample can still carry"),
+    /* A sample is 2 to 4 KiB (more with many mounts and interfaces), and
+     * metrics.history answers the whole ring in one reply. */
+    CAPPED_KEY(metrics, history, "120", 0, 2880, RESTART, "Samples kept in memory",
+               "a day of samples at the default interval, about 10 MiB"),
     STR_KEY(metrics, log_path, "/var/log/guestd/metrics.ndjson", 1, RESTART,
             "Local metrics log, or none to turn it off"),
     INT_KEY(metrics, log_max_bytes, "10485760", 4096, INT64_C(1099511627776), RESTART,
@@ -99,17 +115,24 @@ const gd_cfg_key_t gd_config_keys[] = {
             "Comma-separated fnmatch patterns of allowed commands"),
     STR_KEY(commands, deny, "", 0, RUNTIME,
             "Comma-separated fnmatch patterns; deny wins over allow"),
-    INT_KEY(commands, max_concurrent, "8", 1, 1024, RUNTIME, "Commands running at the same time"),
+    /* Each running command may hold a child, its pipes and its output:
+     * the fd budget's commands share is sized for this ceiling
+     * (agent/fd_budget.h, GD_FD_COMMANDS_MAX). */
+    CAPPED_KEY(commands, max_concurrent, "8", 1, 64, RUNTIME, "Commands running at the same time",
+               "what the agent's open-file budget holds for commands"),
     INT_KEY(commands, exec_timeout_ms, "30000", 1, 86400000, RUNTIME,
             "exec timeout when the request gives none"),
     INT_KEY(commands, exec_max_timeout_ms, "3600000", 1, 86400000, RUNTIME,
             "Longest exec timeout a request may ask for"),
     INT_KEY(commands, exec_kill_grace_ms, "2000", 0, 600000, RUNTIME,
             "Time between SIGTERM and SIGKILL for a timed-out exec"),
-    INT_KEY(commands, exec_max_output_bytes, "1048576", 0, 1073741824, RUNTIME,
-            "Output kept from one exec"),
-    INT_KEY(commands, file_max_bytes, "16777216", 0, 1073741824, RUNTIME,
-            "Largest file the file commands read or write"),
+    /* Per stream, per running exec or guest-exec. */
+    CAPPED_KEY(commands, exec_max_output_bytes, "1048576", 0, 16777216, RUNTIME,
+               "Output kept from one exec", "per stream, qemu-ga's own guest-exec limit"),
+    /* One read's buffer, then its base64 in the reply (4/3 of it). */
+    CAPPED_KEY(commands, file_max_bytes, "16777216", 0, 50331648, RUNTIME,
+               "Largest file the file commands read or write",
+               "qemu-ga's own guest-file-read limit, 64 MiB in base64"),
     STR_KEY(commands, poweroff_argv, "systemctl poweroff", 1, RESTART,
             "Command run for poweroff, split on spaces"),
     STR_KEY(commands, reboot_argv, "systemctl reboot", 1, RESTART,
@@ -257,6 +280,10 @@ int gd_config_set_value(gd_config_t *cfg, const gd_cfg_key_t *key, const char *v
         if (rc == -EINVAL)
             return key_error(err, errlen, key, "'%s' is not an integer (allowed: %s)", value,
                              range);
+        if (rc == 0 && v > key->max && key->ceiling)
+            return key_error(err, errlen, key,
+                             "%s is above the ceiling of %" PRId64 ", %s (allowed: %s)", value,
+                             key->max, key->ceiling, range);
         if (rc == -ERANGE || v < key->min || v > key->max)
             return key_error(err, errlen, key, "%s is out of range (allowed: %s)", value, range);
         break;

@@ -81,6 +81,9 @@ typedef struct gd_cfg_key_s {
     const char *const *choices; /* GD_CFG_ENUM names, NULL-terminated; value = index */
     int runtime;                /* may change while running (SIGHUP, config.set) */
     const char *help;
+    /* Why max is where it is, for a key that sizes memory or concurrency:
+     * a value above it is refused with this reason. NULL: a plain range. */
+    const char *ceiling;
 } gd_cfg_key_t;
 
 /* The table, NULL-name terminated, in dump order. */

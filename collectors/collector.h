@@ -15,6 +15,27 @@
 
 typedef int (*gd_statvfs_fn)(const char *path, struct statvfs *out);
 
+/* The collectors' share of the open-file limit (agent/fd_budget.h), for
+ * the files they keep open between cycles (/proc/<pid>/stat, sysfs
+ * attributes). Past it a file is opened and closed at each read. */
+typedef struct gd_fd_pool_s {
+    size_t budget, held;
+} gd_fd_pool_t;
+
+/* Whether one more fd may be kept open; counts it when so. */
+static inline int gd_fd_pool_take(gd_fd_pool_t *p)
+{
+    if (p->held >= p->budget) return 0;
+    p->held++;
+    return 1;
+}
+
+/* A kept fd was closed. */
+static inline void gd_fd_pool_give(gd_fd_pool_t *p)
+{
+    if (p->held > 0) p->held--;
+}
+
 /* What a collector is created with. Strings stay valid for its lifetime. */
 typedef struct gd_collector_env_s {
     uv_loop_t *loop;
@@ -23,7 +44,7 @@ typedef struct gd_collector_env_s {
     int top_processes;        /* metrics.top_processes */
     gd_statvfs_fn statvfs_fn; /* statvfs(3) unless a test injects one */
     uint64_t fs_timeout_ns;   /* a statvfs slower than this is reported */
-    size_t proc_fd_budget;    /* stat files kept open; 0: half the open-file limit */
+    gd_fd_pool_t *fd_pool;    /* shared by every collector; never NULL */
 } gd_collector_env_t;
 
 /* One cycle's clock. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/fd_budget.h"
 #include "agent/log.h"
 #include "collectors/jsonw.h"
 #include "collectors/registry.h"
@@ -33,6 +34,7 @@ struct gd_metrics_s {
     char proc_root[GD_CFG_STR_MAX];
     char sys_root[GD_CFG_STR_MAX];
     gd_collector_env_t env;
+    gd_fd_pool_t fd_pool;
     uint64_t (*now_ns)(void *ctx);
     void *clock_ctx;
     slot_t slots[MAX_COLLECTORS];
@@ -179,7 +181,14 @@ int gd_metrics_new_ex(gd_metrics_t **out, uv_loop_t *loop, const gd_config_t *cf
     m->env.sys_root = m->sys_root;
     m->env.top_processes = (int)cfg->metrics.top_processes;
     m->env.statvfs_fn = opts ? opts->statvfs_fn : NULL;
-    m->env.proc_fd_budget = opts ? opts->proc_fd_budget : 0;
+    if (opts && opts->proc_fd_budget) {
+        m->fd_pool.budget = opts->proc_fd_budget;
+    } else {
+        gd_fd_budget_t fds;
+        gd_fd_budget_from_rlimit(&fds);
+        m->fd_pool.budget = fds.collectors;
+    }
+    m->env.fd_pool = &m->fd_pool;
     m->env.fs_timeout_ns =
         (opts && opts->fs_timeout_ms ? opts->fs_timeout_ms : GD_METRICS_FS_TIMEOUT_MS) * 1000000u;
 

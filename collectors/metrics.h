@@ -51,7 +51,9 @@ typedef struct gd_metrics_opts_s {
     void *clock_ctx;
     int (*statvfs_fn)(const char *path, struct statvfs *out); /* statvfs(3) */
     uint64_t fs_timeout_ms;                                   /* GD_METRICS_FS_TIMEOUT_MS */
-    size_t proc_fd_budget; /* /proc/<pid>/stat files kept open; 0: half the fd limit */
+    /* Files the collectors keep open (stat files, sysfs attributes); 0:
+     * the collectors' share of the fd budget (agent/fd_budget.h). */
+    size_t proc_fd_budget;
 } gd_metrics_opts_t;
 
 /* gd_metrics_new with injected clock and statvfs; opts may be NULL. */

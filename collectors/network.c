@@ -1,6 +1,8 @@
 /* The network collector: traffic rates and error counts of every interface
  * but lo, from /proc/net/dev; "up" from /sys/class/net/<if>/operstate (and
- * the IFF_UP flag when the driver reports "unknown", as tun and dummy do). */
+ * the IFF_UP flag when the driver reports "unknown", as tun and dummy do).
+ * The sysfs files stay open between cycles within the collectors' fd share
+ * (env->fd_pool); past it they are opened and closed at each read. */
 #include "collectors/network.h"
 
 #include <errno.h>
@@ -18,7 +20,7 @@
 typedef struct iface_s {
     char name[IF_NAME_MAX];
     unsigned gen;
-    int operstate_fd, flags_fd; /* kept open; -1 when sysfs has no such file */
+    int operstate_fd, flags_fd; /* kept open; -1 when not (missing, or past the share) */
     int up;
     gd_rate_t rx_bytes, tx_bytes, rx_packets, tx_packets;
     double rx_bytes_per_s, tx_bytes_per_s, rx_packets_per_s, tx_packets_per_s;
@@ -29,7 +31,8 @@ typedef struct network_state_s {
     gd_procfile_t file;
     char sys_net[GD_PROCFS_PATH_MAX];
     gd_buf_t scratch; /* sysfs reads */
-    iface_t *ifaces;  /* in /proc/net/dev order; lo is never added */
+    gd_fd_pool_t *fd_pool;
+    iface_t *ifaces; /* in /proc/net/dev order; lo is never added */
     size_t count, cap;
     unsigned gen;
 } network_state_t;
@@ -46,6 +49,7 @@ static int network_init(void **state, const gd_collector_env_t *env, char *err, 
     }
     if (gd_procfs_path(s->sys_net, sizeof(s->sys_net), env->sys_root, "class/net") < 0)
         s->sys_net[0] = '\0'; /* no operstate: every interface reads as down */
+    s->fd_pool = env->fd_pool;
     gd_buf_init(&s->scratch);
     if (gd_buf_reserve(&s->scratch, 255) != 0) {
         gd_procfile_close(&s->file);
@@ -65,11 +69,41 @@ static int open_attr(const network_state_t *s, const char *ifname, const char *a
     return open(path, O_RDONLY | O_CLOEXEC);
 }
 
-static void close_iface(iface_t *i)
+static void close_kept(network_state_t *s, int *fd)
 {
-    if (i->operstate_fd >= 0) close(i->operstate_fd);
-    if (i->flags_fd >= 0) close(i->flags_fd);
-    i->operstate_fd = i->flags_fd = -1;
+    if (*fd < 0) return;
+    close(*fd);
+    gd_fd_pool_give(s->fd_pool);
+    *fd = -1;
+}
+
+static void close_iface(network_state_t *s, iface_t *i)
+{
+    close_kept(s, &i->operstate_fd);
+    close_kept(s, &i->flags_fd);
+}
+
+/* Reads an attribute of i into scratch through its kept fd, else opens it
+ * (and keeps it when the share allows). The interface may have been
+ * deleted and made again under the same name: a kept file that no longer
+ * reads is dead, and is reopened once. 0, or -1 when it cannot be read. */
+static int read_attr(network_state_t *s, const iface_t *i, int *kept, const char *attr)
+{
+    if (*kept >= 0) {
+        if (gd_procfs_pread(*kept, &s->scratch) >= 0) return 0;
+        close_kept(s, kept);
+    }
+    int fd = open_attr(s, i->name, attr);
+    if (fd < 0) return -1;
+    if (gd_procfs_pread(fd, &s->scratch) < 0) {
+        close(fd);
+        return -1;
+    }
+    if (gd_fd_pool_take(s->fd_pool))
+        *kept = fd;
+    else
+        close(fd);
+    return 0;
 }
 
 static iface_t *find_iface(network_state_t *s, size_t hint, const char *name)
@@ -87,27 +121,17 @@ static iface_t *find_iface(network_state_t *s, size_t hint, const char *name)
     iface_t *i = &s->ifaces[s->count++];
     memset(i, 0, sizeof(*i));
     snprintf(i->name, sizeof(i->name), "%s", name);
-    i->operstate_fd = open_attr(s, name, "operstate");
-    i->flags_fd = open_attr(s, name, "flags");
+    i->operstate_fd = i->flags_fd = -1; /* opened at the first read */
     return i;
 }
 
 /* operstate "up"; or "unknown" (no carrier reporting) with IFF_UP set. */
 static int read_up(network_state_t *s, iface_t *i)
 {
-    if (i->operstate_fd < 0 || gd_procfs_pread(i->operstate_fd, &s->scratch) < 0) {
-        /* The interface may have been deleted and made again under the
-         * same name: its old sysfs files are dead. Reopen once. */
-        close_iface(i);
-        i->operstate_fd = open_attr(s, i->name, "operstate");
-        i->flags_fd = open_attr(s, i->name, "flags");
-        if (i->operstate_fd < 0 || gd_procfs_pread(i->operstate_fd, &s->scratch) < 0) return 0;
-    }
+    if (read_attr(s, i, &i->operstate_fd, "operstate") < 0) return 0;
     const char *st = s->scratch.data;
     if (strncmp(st, "up", 2) == 0 && (st[2] == '\n' || st[2] == '\0')) return 1;
-    if (strncmp(st, "unknown", 7) != 0 || i->flags_fd < 0 ||
-        gd_procfs_pread(i->flags_fd, &s->scratch) < 0)
-        return 0;
+    if (strncmp(st, "unknown", 7) != 0 || read_attr(s, i, &i->flags_fd, "flags") < 0) return 0;
     unsigned long flags = strtoul(s->scratch.data, NULL, 16);
     return (flags & 0x1) != 0; /* IFF_UP */
 }
@@ -157,7 +181,7 @@ static int network_collect(void *state, const gd_collect_ctx_t *ctx)
         if (s->ifaces[k].gen == s->gen)
             s->ifaces[kept++] = s->ifaces[k];
         else
-            close_iface(&s->ifaces[k]);
+            close_iface(s, &s->ifaces[k]);
     }
     s->count = kept;
     return 0;
@@ -200,7 +224,7 @@ static void network_fini(void *state)
 {
     network_state_t *s = state;
     for (size_t k = 0; k < s->count; k++)
-        close_iface(&s->ifaces[k]);
+        close_iface(s, &s->ifaces[k]);
     gd_procfile_close(&s->file);
     gd_buf_free(&s->scratch);
     free(s->ifaces);

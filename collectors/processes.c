@@ -6,7 +6,8 @@
  * and for the processes about to be reported. Elsewhere (a fixture tree, a
  * /proc of another pid namespace, no CPU clocks) every cycle reads every
  * stat file, as the CPU time source too. Stat files stay open between
- * cycles (within an fd budget); the /proc listing is read with getdents64
+ * cycles within the collectors' fd share (env->fd_pool; past it a file is
+ * opened and closed at each read); the /proc listing is read with getdents64
  * on a directory fd kept open, so a cycle allocates nothing. Processes that
  * ended are dropped; one that vanishes mid-read is skipped. */
 #include "collectors/processes.h"
@@ -17,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,8 +65,8 @@ typedef struct processes_state_s {
     unsigned gen;
     uint64_t prev_max_start; /* newest start time seen by the previous cycle */
     uint64_t max_start;
-    size_t fds_open, fd_budget;
-    uint64_t tick_ns; /* one clock tick (stat's CPU and start times) */
+    gd_fd_pool_t *fd_pool; /* the collectors' share of the fd budget */
+    uint64_t tick_ns;      /* one clock tick (stat's CPU and start times) */
     uint64_t page_size;
     /* Output. */
     uint64_t total, running;
@@ -172,14 +172,7 @@ static int processes_init(void **state, const gd_collector_env_t *env, char *err
         processes_fini(s);
         return -ENOMEM;
     }
-    /* Keep at most half the fd limit for stat files; past it, a process's
-     * file is opened and closed each time it is read instead. */
-    struct rlimit rl;
-    s->fd_budget = 256;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-        s->fd_budget = rl.rlim_cur / 2;
-    if (s->fd_budget > 65536) s->fd_budget = 65536;
-    if (env->proc_fd_budget) s->fd_budget = env->proc_fd_budget;
+    s->fd_pool = env->fd_pool;
     long tck = sysconf(_SC_CLK_TCK);
     s->tick_ns = 1000000000u / (uint64_t)(tck > 0 ? tck : 100);
     long ps = sysconf(_SC_PAGESIZE);
@@ -253,10 +246,13 @@ static int open_stat(processes_state_t *s, int pid)
  * closes it past the budget. 0, or a negative errno when it is gone. */
 static int read_stat(processes_state_t *s, proc_t *p)
 {
-    if (p->fd < 0 && s->fds_open < s->fd_budget) {
+    if (p->fd < 0 && gd_fd_pool_take(s->fd_pool)) {
         p->fd = open_stat(s, p->pid);
-        if (p->fd < 0) return -errno;
-        s->fds_open++;
+        if (p->fd < 0) {
+            int r = -errno;
+            gd_fd_pool_give(s->fd_pool);
+            return r;
+        }
     }
     if (p->fd >= 0) {
         ssize_t n = gd_procfs_pread(p->fd, &s->scratch);
@@ -273,7 +269,7 @@ static void close_proc(processes_state_t *s, proc_t *p)
 {
     if (p->fd >= 0) {
         close(p->fd);
-        s->fds_open--;
+        gd_fd_pool_give(s->fd_pool);
     }
     p->fd = -1;
 }

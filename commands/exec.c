@@ -517,7 +517,7 @@ static const gd_arg_spec_t exec_args[] = {
     {"timeout_ms", GD_ARG_INT, 0, 1, 86400000,
      "SIGTERM to the process group after this, SIGKILL after commands.exec_kill_grace_ms "
      "(default commands.exec_timeout_ms, at most commands.exec_max_timeout_ms)"},
-    {"max_output_bytes", GD_ARG_INT, 0, 0, 1073741824,
+    {"max_output_bytes", GD_ARG_INT, 0, 0, 16777216, /* the ceiling of the key */
      "bytes kept per stream; the rest is read and dropped (default and most "
      "commands.exec_max_output_bytes)"},
     {"stream", GD_ARG_BOOL, 0, 0, 0,

@@ -466,7 +466,7 @@ static void cmd_stat(gd_request_t *req, const cJSON *args)
     if (j) start_job(req, j);
 }
 
-#define MAX_SIZE INT64_C(1073741824) /* the largest commands.file_max_bytes */
+#define MAX_SIZE INT64_C(50331648) /* the ceiling of commands.file_max_bytes */
 
 static const gd_arg_spec_t read_args[] = {
     {"path", GD_ARG_STRING, 1, 0, 0, "absolute path of the file"},

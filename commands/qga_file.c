@@ -4,7 +4,9 @@
  * operations on one handle run one at a time, in the order they came, so a
  * host that does not wait for each answer still sees file-position order.
  * Sizes are capped by commands.file_max_bytes; the policy must also allow
- * file.read (any handle) and file.write (writing modes, guest-file-write). */
+ * file.read (any handle) and file.write (writing modes, guest-file-write).
+ * Handles are the fd budget's file_handles share (agent/fd_budget.h): past
+ * it guest-file-open fails as qemu-ga's does at EMFILE. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -59,6 +61,7 @@ struct gd_qga_files_s {
     qga_file_t *files;
     int64_t next_handle;
     int pool_jobs; /* in the pool now */
+    size_t held;   /* handles with an fd, and opens in the pool: against the share */
 };
 
 static struct gd_qga_files_s *files_of(gd_qga_t *q)
@@ -86,6 +89,7 @@ static void file_forget(gd_qga_t *q, qga_file_t *f)
         }
     }
     if (f->fd >= 0) close(f->fd);
+    q->files->held--;
     free(f);
 }
 
@@ -251,6 +255,7 @@ static void after_work_cb(uv_work_t *w, int status)
                 gd_debug("qga: guest-file-open %s: handle %lld", op->path, (long long)f->handle);
             }
         }
+        if (op->err) q->files->held--; /* else the new handle holds its place */
         reply_op(q, op);
         op_free(op);
         return;
@@ -384,6 +389,15 @@ static void cmd_open(gd_qga_req_t *req, const cJSON *args)
         gd_qga_reply_error(req, "GenericError", "out of memory");
         return;
     }
+    size_t share = q->agent->fds.file_handles;
+    if (q->files->held >= share) {
+        gd_qga_reply_error(req, "GenericError",
+                           "failed to open file '%s' (mode: '%s'): %s: %zu handles are open, "
+                           "guest-file-open's share of the agent's open-file limit; close one "
+                           "with guest-file-close",
+                           path, mode, strerror(EMFILE), q->files->held);
+        return;
+    }
     qga_op_t *op = op_new(req, OP_OPEN);
     if (!op) return;
     op->path = strdup(path);
@@ -395,6 +409,7 @@ static void cmd_open(gd_qga_req_t *req, const cJSON *args)
         return;
     }
     q->files->pool_jobs++;
+    q->files->held++;
 }
 
 static void cmd_read(gd_qga_req_t *req, const cJSON *args)

@@ -438,7 +438,7 @@ END_TEST
  * number past it rather than store the clamped value. */
 static const gd_cfg_key_t wide_key = {
     "test",    "wide", GD_CFG_INT, offsetof(gd_config_t, metrics.history), "0", INT64_MIN,
-    INT64_MAX, NULL,   1,          "A test integer with the widest range"};
+    INT64_MAX, NULL,   1,          "A test integer with the widest range", NULL};
 
 START_TEST(set_integer_overflow_is_out_of_range)
 {
@@ -465,9 +465,13 @@ END_TEST
 
 /* --- BOOL, which no key uses yet --------------------------------------- */
 
-static const gd_cfg_key_t bool_key = {
-    "test", "flag", GD_CFG_BOOL,  offsetof(gd_config_t, metrics.top_processes), "false", 0, 0,
-    NULL,   1,      "A test flag"};
+static const gd_cfg_key_t bool_key = {.section = "test",
+                                      .name = "flag",
+                                      .type = GD_CFG_BOOL,
+                                      .offset = offsetof(gd_config_t, metrics.top_processes),
+                                      .default_value = "false",
+                                      .runtime = 1,
+                                      .help = "A test flag"};
 
 START_TEST(bool_accepts_the_usual_words)
 {
@@ -944,6 +948,85 @@ START_TEST(key_differs_per_key)
 }
 END_TEST
 
+/* --- ceilings: what a host could otherwise raise without bound -------- */
+
+static const struct {
+    const char *key;
+    int64_t ceiling;
+} ceilings[] = {
+    {"channel.max_message_bytes", 67108864}, /* 64 MiB */
+    {"channel.out_queue_bytes", 134217728},  /* 128 MiB */
+    {"metrics.top_processes", 100},
+    {"metrics.history", 2880},
+    {"commands.max_concurrent", 64},              /* = GD_FD_COMMANDS_MAX */
+    {"commands.exec_max_output_bytes", 16777216}, /* 16 MiB */
+    {"commands.file_max_bytes", 50331648},        /* 48 MiB */
+};
+
+START_TEST(ceilings_are_pinned_and_explained)
+{
+    size_t capped = 0;
+    for (const gd_cfg_key_t *k = gd_config_keys; k->name != NULL; k++)
+        if (k->ceiling != NULL) capped++;
+    ck_assert_uint_eq(capped, sizeof(ceilings) / sizeof(ceilings[0]));
+    for (size_t i = 0; i < sizeof(ceilings) / sizeof(ceilings[0]); i++) {
+        const gd_cfg_key_t *k = gd_config_find(ceilings[i].key);
+        ck_assert_ptr_nonnull(k);
+        ck_assert_msg(k->ceiling != NULL && strlen(k->ceiling) > 10, "%s", ceilings[i].key);
+        ck_assert_int_eq(k->max, ceilings[i].ceiling);
+    }
+}
+END_TEST
+
+START_TEST(ceilings_accept_their_value_and_refuse_one_more)
+{
+    gd_config_t cfg;
+    char value[32], want[512], range[64];
+
+    for (size_t i = 0; i < sizeof(ceilings) / sizeof(ceilings[0]); i++) {
+        const gd_cfg_key_t *k = gd_config_find(ceilings[i].key);
+        gd_config_defaults(&cfg);
+        snprintf(value, sizeof(value), "%lld", (long long)ceilings[i].ceiling);
+        ck_assert_int_eq(gd_config_set_value(&cfg, k, value, err, sizeof(err)), 0);
+        gd_config_t before = cfg;
+        snprintf(value, sizeof(value), "%lld", (long long)ceilings[i].ceiling + 1);
+        ck_assert_int_eq(gd_config_set_value(&cfg, k, value, err, sizeof(err)), -EINVAL);
+        gd_config_describe_range(k, range, sizeof(range));
+        snprintf(want, sizeof(want), "%s: %s is above the ceiling of %lld, %s (allowed: %s)",
+                 ceilings[i].key, value, (long long)ceilings[i].ceiling, k->ceiling, range);
+        ck_assert_str_eq(err, want);
+        ck_assert_int_eq(memcmp(&before, &cfg, sizeof(cfg)), 0);
+    }
+    /* The whole message of one, as a user reads it. */
+    gd_config_defaults(&cfg);
+    ck_assert_int_eq(gd_config_set_dotted(&cfg, "commands.max_concurrent=1024", err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_str_eq(err, "--set commands.max_concurrent=1024: commands.max_concurrent: 1024 is "
+                          "above the ceiling of 64, what the agent's open-file budget holds for "
+                          "commands (allowed: 1..64)");
+    ck_assert_int_eq(cfg.commands.max_concurrent, 8);
+}
+END_TEST
+
+START_TEST(ceilings_hold_in_a_file_too)
+{
+    char path[] = "/tmp/guestd-ceiling-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    const char text[] = "[commands]\nfile_max_bytes = 1073741824\n";
+    ck_assert_int_eq(write(fd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+    close(fd);
+    gd_config_t cfg;
+    gd_config_defaults(&cfg);
+    ck_assert_int_eq(gd_config_load_file(&cfg, path, 0, err, sizeof(err)), -EINVAL);
+    unlink(path);
+    ck_assert_msg(strstr(err, ":2: commands.file_max_bytes: 1073741824 is above the ceiling of "
+                              "50331648, qemu-ga's own guest-file-read limit") != NULL,
+                  "%s", err);
+    ck_assert_int_eq(cfg.commands.file_max_bytes, 16777216);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -971,6 +1054,12 @@ static Suite *config_suite(void)
     tcase_add_test(tc, set_strings_must_fit_a_config_line);
     tcase_add_test(tc, set_string_of_255_bytes_and_inner_semicolon_are_kept);
     tcase_add_test(tc, set_shorter_string_leaves_no_trace_of_the_longer_one);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("ceilings");
+    tcase_add_test(tc, ceilings_are_pinned_and_explained);
+    tcase_add_test(tc, ceilings_accept_their_value_and_refuse_one_more);
+    tcase_add_test(tc, ceilings_hold_in_a_file_too);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bool");

@@ -169,6 +169,41 @@ START_TEST(test_set_refused)
 }
 END_TEST
 
+/* config.set cannot raise a runtime key that sizes memory or concurrency
+ * past its ceiling: refused with the ceiling named, nothing changed. */
+START_TEST(test_set_above_a_ceiling)
+{
+    int checked = 0;
+    for (const gd_cfg_key_t *k = gd_config_keys; k->name; k++) {
+        if (!k->ceiling || !k->runtime) continue;
+        char req[256], want[128];
+        snprintf(req, sizeof(req),
+                 "{\"cmd\":\"config.set\",\"args\":{\"key\":\"%s.%s\",\"value\":%lld}}", k->section,
+                 k->name, (long long)k->max + 1);
+        snprintf(want, sizeof(want), "%s.%s: %lld is above the ceiling of %lld, ", k->section,
+                 k->name, (long long)k->max + 1, (long long)k->max);
+        expect_error("invalid_args", want, req);
+        /* Far above too (what issue 16 saw: 2^40 bytes, 10^6 commands). */
+        snprintf(req, sizeof(req),
+                 "{\"cmd\":\"config.set\",\"args\":{\"key\":\"%s.%s\",\"value\":%lld}}", k->section,
+                 k->name, (long long)INT64_C(1099511627776));
+        expect_error("invalid_args", "is above the ceiling of", req);
+        checked++;
+    }
+    ck_assert_int_eq(checked, 4); /* top_processes, max_concurrent, exec output, file size */
+    gd_config_t defaults;
+    gd_config_defaults(&defaults);
+    ck_assert_int_eq(memcmp(&defaults, &agent.cfg, sizeof(defaults)), 0);
+    /* At the ceiling it is taken. */
+    cJSON *reply = call("{\"cmd\":\"config.set\",\"args\":{\"key\":\"commands.max_concurrent\","
+                        "\"value\":64}}");
+    result_of(reply);
+    cJSON_Delete(reply);
+    ck_assert_int_eq(agent.cfg.commands.max_concurrent, 64);
+    ck_assert_uint_eq(disp.max_concurrent, 64);
+}
+END_TEST
+
 /* ---- policy ---- */
 
 START_TEST(test_policy_deny_exec)
@@ -227,6 +262,7 @@ static Suite *config_cmd_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_set_runtime_keys);
     tcase_add_test(tc, test_set_refused);
+    tcase_add_test(tc, test_set_above_a_ceiling);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("policy");

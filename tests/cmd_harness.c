@@ -34,6 +34,7 @@ void harness_setup(void)
     memset(&agent, 0, sizeof(agent));
     agent.loop = &loop;
     gd_config_defaults(&agent.cfg);
+    gd_fd_budget_from_rlimit(&agent.fds);
     gd_dispatch_init(&disp, &agent, capture, NULL);
     gd_dispatch_configure(&disp, agent.cfg.commands.allow, agent.cfg.commands.deny,
                           (unsigned)agent.cfg.commands.max_concurrent);

@@ -34,6 +34,7 @@ typedef struct conn_poll_s {
 } conn_poll_t;
 
 static void check_endpoint(gd_channel_t *ch);
+static int is_listener(const gd_channel_t *ch);
 static void flush(gd_channel_t *ch);
 static void update_poll(gd_channel_t *ch);
 
@@ -172,7 +173,7 @@ static void attach(gd_channel_t *ch)
     ch->attaches++;
     ch->conn_events = 0;
     ch->attached_since_ms = ch->last_rx_ms = gd_now_ms();
-    ch->logged_busy = ch->logged_missing = 0;
+    ch->logged_busy = ch->logged_missing = ch->logged_refused = 0;
     gd_framer_reset(&ch->framer);
     ch->conn_poll_active = 1;
     ch->conn = cp;
@@ -233,8 +234,12 @@ static void detach(gd_channel_t *ch, int lost_endpoint, const char *why)
     case GD_EP_UNIX_CONNECT:
         schedule_poll(ch);
         break;
+    case GD_EP_UNIX_LISTEN:
+    case GD_EP_VSOCK_LISTEN:
+        check_endpoint(ch); /* the host's fd is free: a paused listener goes on */
+        break;
     default:
-        break; /* listeners wait for the next host; stdio stays detached */
+        break; /* stdio stays detached */
     }
 }
 
@@ -345,9 +350,16 @@ static void check_connect(gd_channel_t *ch)
     attach(ch);
 }
 
+static void resume_listen(gd_channel_t *ch);
+
 static void check_endpoint(gd_channel_t *ch)
 {
-    if (ch->closing || ch->attached) return;
+    if (ch->closing) return;
+    if (is_listener(ch)) {
+        resume_listen(ch);
+        return;
+    }
+    if (ch->attached) return;
     if (ch->kind == GD_EP_VIRTIO_SERIAL) {
         check_virtio(ch);
     } else if (ch->kind == GD_EP_UNIX_CONNECT) {
@@ -355,21 +367,107 @@ static void check_endpoint(gd_channel_t *ch)
     }
 }
 
-/* ---- listeners: one host at a time, like a QEMU chardev ---- */
+/* ---- listeners: one host at a time, like a QEMU chardev ----
+ *
+ * At the open-file limit (EMFILE, ENFILE) a pending connection keeps the
+ * listener readable: left there, every loop turn would call accept again.
+ * The reserve fd makes room for one accept; the connection becomes the
+ * host when there is none (it may then free the fds the agent holds for
+ * it), else it is closed at once. Without a reserve, or on any other
+ * failure, the listener is not watched until the poll timer (channel.poll_ms,
+ * doubling to channel.poll_max_ms). Each burst is logged once. */
+
+static int is_listener(const gd_channel_t *ch)
+{
+    return ch->kind == GD_EP_UNIX_LISTEN || ch->kind == GD_EP_VSOCK_LISTEN;
+}
+
+static void refill_reserve(gd_channel_t *ch)
+{
+    if (is_listener(ch) && ch->reserve_fd < 0 && !ch->closing)
+        gd_ep_reserve_open(&ch->reserve_fd); /* fails harmlessly at the limit */
+}
+
+static void on_listen(uv_poll_t *h, int status, int events);
+
+static void pause_listen(gd_channel_t *ch, int err)
+{
+    if (!ch->logged_accept)
+        gd_warn("channel: cannot accept a host connection (%s); retrying in %llu ms",
+                strerror(-err), (unsigned long long)ch->poll_delay_ms);
+    ch->logged_accept = 1;
+    uv_poll_stop(&ch->listen_poll);
+    ch->listen_paused = 1;
+    schedule_poll(ch);
+}
+
+/* The poll timer, or a freed fd (detach): watch the listener again. */
+static void resume_listen(gd_channel_t *ch)
+{
+    refill_reserve(ch);
+    if (!ch->listen_paused || ch->closing) return;
+    uv_timer_stop(&ch->poll_timer);
+    ch->listen_paused = 0;
+    uv_poll_start(&ch->listen_poll, UV_READABLE, on_listen);
+}
+
+/* A connection accepted: the host, or refused when there is one already. */
+static void take_connection(gd_channel_t *ch, int fd, int at_limit)
+{
+    if (ch->attached || ch->closing) {
+        if (at_limit) {
+            ch->accept_refused++;
+        } else if (!ch->logged_refused) {
+            gd_warn("channel: refused a second host connection (one host at a time)");
+            ch->logged_refused = 1;
+        }
+        close(fd);
+        return;
+    }
+    ch->fd = fd;
+    attach(ch);
+}
+
+/* The end of a burst at the limit: accept works again. */
+static void accept_recovered(gd_channel_t *ch)
+{
+    if (!ch->logged_accept) return;
+    gd_info("channel: accepting host connections again (%llu closed unserved meanwhile)",
+            (unsigned long long)ch->accept_refused);
+    ch->logged_accept = 0;
+    ch->accept_refused = 0;
+    reset_backoff(ch);
+}
 
 static void on_listen(uv_poll_t *h, int status, int events)
 {
     gd_channel_t *ch = h->data;
-    int fd;
-    while (gd_ep_accept(ch->listen_fd, &fd) == 0) {
-        if (ch->attached || ch->closing) {
-            gd_warn("channel: refused a second host connection (one host at a time)");
-            close(fd);
-            continue;
+    for (;;) {
+        int fd, at_limit = 0;
+        int r = gd_ep_accept(ch->listen_fd, &fd);
+        if ((r == -EMFILE || r == -ENFILE) && ch->reserve_fd >= 0) {
+            if (!ch->logged_accept)
+                gd_warn("channel: out of file descriptors (%s): a host connection is taken "
+                        "with the reserve fd",
+                        strerror(-r));
+            ch->logged_accept = 1;
+            close(ch->reserve_fd);
+            ch->reserve_fd = -1;
+            r = gd_ep_accept(ch->listen_fd, &fd);
+            at_limit = 1;
         }
-        ch->fd = fd;
-        attach(ch);
+        if (r == -EAGAIN || r == -EWOULDBLOCK) break; /* none pending */
+        if (r == -ECONNABORTED) continue;             /* that one is gone: the next */
+        if (r < 0) {
+            pause_listen(ch, r);
+            break;
+        }
+        if (!at_limit) accept_recovered(ch);
+        take_connection(ch, fd, at_limit);
+        refill_reserve(ch);
+        if (ch->closing) break;
     }
+    refill_reserve(ch);
 }
 
 /* ---- the read path ---- */
@@ -573,7 +671,7 @@ int gd_channel_init(gd_channel_t *ch, uv_loop_t *loop, const char *spec, size_t 
     ch->loop = loop;
     ch->cbs = cbs;
     ch->ctx = ctx;
-    ch->fd = ch->out_fd = ch->listen_fd = -1;
+    ch->fd = ch->out_fd = ch->listen_fd = ch->reserve_fd = -1;
     gd_channel_set_poll(ch, poll_ms, poll_max_ms);
     gd_framer_init(&ch->framer, max_message_bytes, on_framed_line, on_framed_too_large, ch);
     gd_outq_init(&ch->outq, out_queue_bytes);
@@ -609,6 +707,9 @@ int gd_channel_start(gd_channel_t *ch, char *err, size_t errlen)
                          strerror(-r));
             return r;
         }
+        if (gd_ep_reserve_open(&ch->reserve_fd) < 0)
+            gd_warn("channel: no reserve fd (/dev/null); at the open-file limit, accepting "
+                    "pauses instead");
         uv_poll_init(ch->loop, &ch->listen_poll, ch->listen_fd);
         ch->listen_poll.data = ch;
         uv_poll_start(&ch->listen_poll, UV_READABLE, on_listen);
@@ -650,6 +751,8 @@ void gd_channel_close(gd_channel_t *ch, void (*cb)(gd_channel_t *ch))
         close_handle(ch, (uv_handle_t *)&ch->listen_poll);
         close(ch->listen_fd);
         ch->listen_fd = -1;
+        if (ch->reserve_fd >= 0) close(ch->reserve_fd);
+        ch->reserve_fd = -1;
         if (ch->kind == GD_EP_UNIX_LISTEN) unlink(ch->path);
     }
     if (--ch->pending_closes == 0 && cb) cb(ch);

@@ -46,23 +46,30 @@ typedef struct gd_channel_s {
     const gd_channel_cbs_t *cbs;
     void *ctx;
 
-    int fd;        /* the host connection (or the port), -1 when none */
-    int out_fd;    /* where writes go: fd, or stdout for stdio */
-    int listen_fd; /* unix-listen / vsock-listen */
-    int attached;  /* a host is there: lines flow */
-    uint64_t gen;  /* increases at every attach; replies carry it */
+    int fd;         /* the host connection (or the port), -1 when none */
+    int out_fd;     /* where writes go: fd, or stdout for stdio */
+    int listen_fd;  /* unix-listen / vsock-listen */
+    int reserve_fd; /* listeners: spent to accept at EMFILE (gd_ep_reserve_open) */
+    int attached;   /* a host is there: lines flow */
+    uint64_t gen;   /* increases at every attach; replies carry it */
 
     void *conn;            /* the live connection's poll handle (fd) */
     uv_poll_t out_poll;    /* stdio's stdout when it differs from fd */
     uv_poll_t listen_poll; /* listen_fd: a host knocks */
-    uv_timer_t poll_timer; /* the channel poll: only while missing/detached */
-    uv_signal_t sigio;     /* virtio-serial: the host (dis)connected */
+    /* The channel poll: only while missing/detached; for a listener, only
+     * while accepting is paused (out of fds): it watches the listener again. */
+    uv_timer_t poll_timer;
+    uv_signal_t sigio; /* virtio-serial: the host (dis)connected */
     uv_fs_event_t dev_watch;
     int conn_poll_active, out_poll_active, listen_poll_active, dev_watch_active;
     unsigned conn_events; /* UV_READABLE | UV_WRITABLE currently watched */
     uint64_t poll_delay_ms, poll_min_ms, poll_max_ms;
     uint64_t dev_rdev; /* the port's device number, to notice a re-plug */
     int logged_busy, logged_missing;
+    int listen_paused;       /* listen_poll stopped until the poll timer */
+    int logged_accept;       /* accept's failure logged (once per burst) */
+    int logged_refused;      /* a second host's refusal logged (once per host) */
+    uint64_t accept_refused; /* connections closed unserved during that burst */
 
     gd_framer_t framer;
     gd_outq_t outq;

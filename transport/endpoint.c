@@ -138,3 +138,12 @@ int gd_ep_accept(int listen_fd, int *fd)
     *fd = f;
     return 0;
 }
+
+int gd_ep_reserve_open(int *fd)
+{
+    int f = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (f < 0)
+        return -errno;
+    *fd = f;
+    return 0;
+}

@@ -16,5 +16,10 @@ int gd_ep_unix_connect(const char *path, int *fd);
 int gd_ep_vsock_listen(unsigned port, int *fd);
 int gd_ep_accept(int listen_fd, int *fd);
 int gd_ep_set_nonblock(int fd);
+/* An fd held in reserve (/dev/null, which systemd's DevicePolicy=closed
+ * allows): a listener at its open-file limit closes it to accept the
+ * pending connection, instead of leaving it pending and the listener
+ * readable (a busy loop). */
+int gd_ep_reserve_open(int *fd);
 
 #endif
