@@ -453,6 +453,19 @@ class FilesAndChildren(unittest.TestCase):
             time.sleep(0.05)
 
 
+    def test_zzz_work_in_flight_when_the_agent_stops(self):
+        """Last: the class's agent is stopped (tearDownClass) with a child of
+        exec and of guest-exec running, a file handle open, and pool work
+        queued; it must exit 0 and, under valgrind, leak nothing."""
+        h = self.host
+        h.send({"id": "inflight-exec", "cmd": "exec", "args": {"argv": ["sh", "-c", "printf x; sleep 30"]}})
+        h.ret("guest-exec", {"path": "sh", "arg": ["-c", "printf y; sleep 30"], "capture-output": True})
+        h.ret("guest-file-open", {"path": self.path("nonl")})
+        h.send({"id": "inflight-ps", "cmd": "process.list"})
+        h.send({"execute": "guest-get-fsinfo", "id": "inflight-fs"})
+        time.sleep(scaled(0.2))
+
+
 # ---- a fake systemctl whose output is each test's odd case ----
 
 FAKE_SYSTEMCTL = r"""#!/bin/sh
@@ -480,6 +493,7 @@ start|stop|restart)
     errnonl.service) printf 'Job failed, no newline' >&2; exit 1 ;;
     errempty.service) exit 1 ;;
     errbad.service) printf '\377\376 not found\000tail' >&2; exit 1 ;;
+    slow.service) exec sleep 30 ;;
     esac
     exit 0 ;;
 esac
@@ -564,6 +578,13 @@ class Services(unittest.TestCase):
         e = h.err("service.restart", {"name": "errbad"}, timeout=30)
         self.assertEqual(e, {"code": "not_found", "message":
                              "systemctl restart errbad.service exited with 1: \ufffd\ufffd not found"})
+
+
+    def test_zz_systemctl_running_when_the_agent_stops(self):
+        """Last: a service.start whose systemctl never ends is in flight when
+        tearDownClass stops the agent: the child is killed, exit 0, no leak."""
+        self.host.send({"id": "slow", "cmd": "service.start", "args": {"name": "slow"}})
+        time.sleep(scaled(0.3))
 
 
 # ---- procfs and sysfs trees with every file empty, unterminated or garbled ----
