@@ -712,6 +712,11 @@ class ProcfsEdges(unittest.TestCase):
             self.assertEqual(set(h.ret("guest-get-load")), {"load1m", "load5m", "load15m"})
             fs = h.ret("guest-get-fsinfo")
             self.assertIn("/nonexistent-guestd-fixture/with space", [f["mountpoint"] for f in fs])
+            # As with the fixture's newlines (check_qga.c): loop0's size "0"
+            # is zero without its newline too, and leaves it out.
+            disks = h.ret("guest-get-disks")
+            self.assertEqual(sorted(d["name"] for d in disks), ["/dev/dm-0", "/dev/vda", "/dev/vda1"])
+            self.assertEqual(next(d for d in disks if d["name"] == "/dev/dm-0")["alias"], "vg-root")
         if no_mounts:
             # Freeze, trim and thaw over a mount table with nothing in it:
             # nothing of this machine is touched.
