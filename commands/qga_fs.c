@@ -736,9 +736,11 @@ cJSON *gd_qga_disks(const char *sys_root)
         if (!realpath(link, disk_dir)) continue;
         char rel[300];
         snprintf(rel, sizeof(rel), "block/%s/size", de->d_name);
-        if (gd_qga_read_file(sys_root, rel, &buf) != 0 || strcmp(buf.data, "0\n") == 0 ||
-            !buf.data[0])
-            continue;
+        /* No size or a zero size (an unused loop device): not a disk. The
+         * newline is cut first: "0" alone is zero too. */
+        if (gd_qga_read_file(sys_root, rel, &buf) != 0) continue;
+        buf.data[strcspn(buf.data, "\r\n")] = '\0';
+        if (!buf.data[0] || strcmp(buf.data, "0") == 0) continue;
         cJSON *disk = cJSON_CreateObject();
         char dev[300];
         snprintf(dev, sizeof(dev), "/dev/%s", de->d_name);

@@ -32,9 +32,11 @@ def scaled(seconds):
 
 
 class Agent:
-    """One guestd process. extra: more command-line arguments."""
+    """One guestd process. extra: more command-line arguments; wrapper: a
+    command line the agent (or valgrind) is exec'd by, keeping its pid (e.g.
+    unshare); env: the agent's environment (default: the test's)."""
 
-    def __init__(self, *extra, config_text=None):
+    def __init__(self, *extra, config_text=None, wrapper=None, env=None):
         self.dir = tempfile.TemporaryDirectory(prefix="guestd-it-")
         self.sock = os.path.join(self.dir.name, "agent.sock")
         args = [GUESTD, "--channel", "unix-listen:" + self.sock]
@@ -52,7 +54,9 @@ class Agent:
         self.valgrind_log = os.path.join(self.dir.name, "valgrind.log")
         if VALGRIND:
             args = VALGRIND_ARGS + ["--log-file=" + self.valgrind_log] + args
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.log)
+        if wrapper:
+            args = list(wrapper) + args
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.log, env=env)
         deadline = time.time() + scaled(10)
         while not os.path.exists(self.sock):
             if self.proc.poll() is not None:
