@@ -354,13 +354,16 @@ END_TEST
  * env: nothing leaks from the agent's own. */
 START_TEST(test_env_is_clean_base_plus_request)
 {
+    /* What systemd puts in the agent's environment, and a HOME of its own:
+     * none of it reaches the child. */
     setenv("GUESTD_TEST_LEAK", "1", 1);
-    const char *home = getenv("HOME");
-    char expect[1024];
-    snprintf(expect, sizeof(expect),
-             "FOO=bar baz\nHOME=%s\nLANG=C.UTF-8\n"
-             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
-             home && *home ? home : "/root");
+    setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1);
+    setenv("WATCHDOG_USEC", "30000000", 1);
+    setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_max=256", 1);
+    char *saved_home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+    setenv("HOME", "/home/agent", 1);
+    const char *expect = "FOO=bar baz\nHOME=/root\nLANG=C.UTF-8\n"
+                         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n";
     const cJSON *r =
         run_exec("env", "{\"argv\":[\"sh\",\"-c\",\"env -0 | sort -z | tr '\\\\0' '\\\\n'\"],"
                         "\"env\":{\"FOO\":\"bar baz\"}}");
@@ -372,6 +375,14 @@ START_TEST(test_env_is_clean_base_plus_request)
             strncmp(l, "OLDPWD=", 7))
             snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s\n", l);
     free(copy);
+    if (saved_home)
+        setenv("HOME", saved_home, 1);
+    else
+        unsetenv("HOME");
+    free(saved_home);
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    unsetenv("GLIBC_TUNABLES");
     ck_assert_str_eq(got, expect);
 
     /* env replaces a base entry: PATH from the request decides lookups. */
