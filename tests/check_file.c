@@ -318,6 +318,39 @@ START_TEST(test_write_keeps_setuid_setgid)
 }
 END_TEST
 
+/* A path with an escaped NUL is refused whole: cJSON would have cut
+ * "DIR/a\u0000b" to "DIR/a" and written that file. */
+START_TEST(test_write_path_with_nul_refused)
+{
+    char req[512];
+    snprintf(req, sizeof(req),
+             "{\"id\":7,\"cmd\":\"file.write\",\"args\":{\"path\":\"%s/a\\u0000b\","
+             "\"data_b64\":\"eA==\"}}",
+             dir);
+    cJSON *reply = call("%s", req);
+    ck_assert_str_eq(error_of(reply, "invalid_args"),
+                     "a string in args holds \\u0000 (a NUL character), which would cut it short");
+    ck_assert_int_eq((int)num_field(reply, "id"), 7);
+    cJSON_Delete(reply);
+    char path[256];
+    snprintf(path, sizeof(path), "%s/a", dir);
+    ck_assert_int_eq(access(path, F_OK), -1);
+    /* A backslash followed by "u0000" is an ordinary name. */
+    snprintf(
+        req, sizeof(req),
+        "{\"cmd\":\"file.write\",\"args\":{\"path\":\"%s/a\\\\u0000b\",\"data_b64\":\"eA==\"}}",
+        dir);
+    reply = call("%s", req);
+    ck_assert_int_eq((int)num_field(result_of(reply), "written"), 1);
+    cJSON_Delete(reply);
+    snprintf(path, sizeof(path), "%s/a\\u0000b", dir);
+    ck_assert_int_eq(access(path, F_OK), 0);
+    /* Nor in the request's own strings: a cut cmd would run another command. */
+    expect_error("invalid_request", "\\u0000", "{\"cmd\":\"file.stat\\u0000x\",\"args\":{}}");
+    expect_error("invalid_request", "\\u0000", "{\"id\":\"a\\u0000b\",\"cmd\":\"ping\"}");
+}
+END_TEST
+
 START_TEST(test_write_append)
 {
     put_file("log", "ab", 2);
@@ -575,6 +608,7 @@ static Suite *file_suite(void)
     tcase_add_test(tc, test_write_replace_and_read_back);
     tcase_add_test(tc, test_write_mode);
     tcase_add_test(tc, test_write_keeps_setuid_setgid);
+    tcase_add_test(tc, test_write_path_with_nul_refused);
     tcase_add_test(tc, test_write_append);
     tcase_add_test(tc, test_write_follows_symlink);
     tcase_add_test(tc, test_write_errors);
