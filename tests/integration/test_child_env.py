@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Every child the real guestd starts begins from one fixed environment
-(PATH, LANG=C.UTF-8, HOME=/root): exec, guest-exec and the power command.
+(PATH, LANG=C.UTF-8, HOME=/root): exec, guest-exec and the power command;
+and inherits no descriptor of the agent's but its stdio.
 The agent runs here with what systemd gives it (NOTIFY_SOCKET,
 WATCHDOG_USEC, GLIBC_TUNABLES) and a PATH and HOME of its own; none of it
 may reach a child. (systemctl's environment is checked in
@@ -71,7 +72,9 @@ class ChildEnvironment(unittest.TestCase):
             os.environ[k] = v if v is not None else os.path.join(d, "notify")
         try:
             cls.agent = Agent("--set", "channel.qga_spec=unix-listen:" + cls.qga_sock,
-                              "--set", "commands.reboot_argv=cp /proc/self/environ " + cls.power_out)
+                              "--set", "commands.reboot_argv=cp /proc/self/environ " + cls.power_out,
+                              "--set", "metrics.log_path=" + os.path.join(d, "metrics.ndjson"),
+                              "--set", "metrics.interval_ms=100")
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -98,6 +101,14 @@ class ChildEnvironment(unittest.TestCase):
     def test_exec_adds_the_request_env(self):
         r = self.host.call("exec", {"argv": ["cat", "/proc/self/environ"], "env": {"FOO": "1"}})
         self.assertEqual(entries(r["result"]["stdout"].encode()), ["FOO=1"] + BASE)
+
+    def test_exec_inherits_only_stdio(self):
+        # Every descriptor the agent holds (sockets, the metrics log, /proc
+        # files of the collectors) is close-on-exec: ls sees 0-2 and its own.
+        time.sleep(0.3)  # the metrics log is open by now
+        r = self.host.call("exec", {"argv": ["ls", "/proc/self/fd"]})
+        self.assertTrue(r["ok"], r)
+        self.assertEqual(sorted(int(x) for x in r["result"]["stdout"].split()), [0, 1, 2, 3])
 
     def test_guest_exec(self):
         q = QgaPort(self.qga_sock)
