@@ -426,6 +426,9 @@ static void cmd_exec(gd_request_t *req, const cJSON *args)
             close_handle(e, (uv_handle_t *)&e->in);
     }
     e->phase = GD_EXEC_TIMER_TIMEOUT;
+    /* The loop's cached time may be older than this request (a long
+     * iteration, the spawn): the limit counts from now, never less. */
+    uv_update_time(e->timer.loop);
     uv_timer_start(&e->timer, on_timer,
                    (uint64_t)gd_arg_int(args, "timeout_ms", cfg->commands.exec_timeout_ms), 0);
 }

@@ -368,6 +368,7 @@ static qga_proc_t *spawn(gd_qga_t *q, char *const argv[], char *const env[], con
         if (uv_write(&p->wreq, (uv_stream_t *)&p->in, &b, 1, on_written) != 0)
             close_handle(p, (uv_handle_t *)&p->in);
     }
+    uv_update_time(q->loop); /* the limit counts from now, not the cached loop time */
     uv_timer_start(&p->timer, on_timer, timeout_ms, 0);
     *err = 0;
     return p;
