@@ -47,7 +47,7 @@ struct gd_metrics_log_s {
     off_t size;
 
     job_t job;
-    int busy, started, stopping;
+    int busy, started, stopping, paused;
     int failing; /* a failure was logged; the recovery will be too */
     gd_metrics_log_stats_t stats;
 };
@@ -267,7 +267,7 @@ static void job_done(uv_work_t *req, int status)
 /* Starts the next job when none runs: queued lines, or the final close. */
 static void submit(gd_metrics_log_t *log)
 {
-    if (log->busy || !log->started) return;
+    if (log->busy || !log->started || log->paused) return;
     job_t *j = &log->job;
     memset(j, 0, sizeof(*j));
     j->req.data = j;
@@ -384,6 +384,16 @@ void gd_metrics_log_stop(gd_metrics_log_t *log)
     submit(log);
 }
 
+void gd_metrics_log_pause(gd_metrics_log_t *log, int paused)
+{
+    if (!log || log->paused == !!paused) return;
+    log->paused = !!paused;
+    if (!paused) {
+        gd_debug("metrics log: writing again after the freeze (%zu line(s) queued)", log->count);
+        submit(log);
+    }
+}
+
 void gd_metrics_log_free(gd_metrics_log_t *log)
 {
     if (!log) return;
@@ -403,4 +413,5 @@ void gd_metrics_log_stats(const gd_metrics_log_t *log, gd_metrics_log_stats_t *o
     *out = log->stats;
     out->queued = log->count;
     out->busy = log->busy;
+    out->paused = log->paused;
 }

@@ -51,6 +51,7 @@ typedef struct gd_metrics_log_stats_s {
     int64_t free_bytes; /* on the log's filesystem after the last job; -1 unknown */
     size_t queued;      /* lines waiting now */
     int busy;           /* a job is running in the pool */
+    int paused;         /* filesystems are frozen: lines wait in the queue */
 } gd_metrics_log_stats_t;
 
 /* Subscribes to bus. With metrics.log_path "none" there is no log: returns 0
@@ -68,6 +69,11 @@ void gd_metrics_log_start(gd_metrics_log_t *log);
  * metrics.log_fsync other than never, synced), after which the pool holds
  * nothing of the log and the loop may end. Safe to call twice. */
 void gd_metrics_log_stop(gd_metrics_log_t *log);
+/* While filesystems are frozen no job starts (its write would hold a pool
+ * thread until the thaw): lines wait in the queue, the oldest dropped and
+ * counted in lines_dropped once it is full, and go out on resume. A job
+ * already running finishes. log may be NULL. */
+void gd_metrics_log_pause(gd_metrics_log_t *log, int paused);
 /* Frees; call after the loop has ended (no job may be in flight). */
 void gd_metrics_log_free(gd_metrics_log_t *log);
 

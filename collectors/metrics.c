@@ -23,6 +23,7 @@ typedef struct slot_s {
     int enabled;  /* selected, and its source is there */
     int have;     /* the latest collect succeeded: its section is written */
     int failing;  /* the latest collect failed (logged once per failure run) */
+    int windowed; /* the periodic cycle has collected it since the priming */
     uint64_t last_ns;
     uint64_t errors;
     uint64_t last_us;
@@ -226,7 +227,7 @@ int gd_metrics_new(gd_metrics_t **out, uv_loop_t *loop, const gd_config_t *cfg, 
     return gd_metrics_new_ex(out, loop, cfg, NULL, err, errlen);
 }
 
-int gd_metrics_collect(gd_metrics_t *m, uint32_t mask, gd_buf_t *out)
+static int collect(gd_metrics_t *m, uint32_t mask, gd_buf_t *out, int on_demand)
 {
     gd_jw_t w;
     gd_buf_reset(out);
@@ -234,10 +235,29 @@ int gd_metrics_collect(gd_metrics_t *m, uint32_t mask, gd_buf_t *out)
     gd_jw_obj_begin(&w);
     for (int i = 0; i < m->nslots; i++) {
         slot_t *slot = &m->slots[i];
-        if (slot->enabled && ((mask >> i) & 1u)) run_slot(m, slot, &w, 0);
+        if (!slot->enabled || !((mask >> i) & 1u)) continue;
+        /* A rate collector's window is the periodic cycle's: a request in
+         * between reads its latest section instead of collecting, which
+         * would start a new, shorter window for the next periodic sample. */
+        if (on_demand && slot->windowed && (slot->c->flags & GD_COLLECTOR_RATES)) {
+            if (slot->have) slot->c->write(slot->state, &w);
+            continue;
+        }
+        run_slot(m, slot, &w, 0);
+        if (!on_demand) slot->windowed = 1;
     }
     gd_jw_obj_end(&w);
     return gd_jw_error(&w);
+}
+
+int gd_metrics_collect(gd_metrics_t *m, uint32_t mask, gd_buf_t *out)
+{
+    return collect(m, mask, out, 0);
+}
+
+int gd_metrics_collect_now(gd_metrics_t *m, uint32_t mask, gd_buf_t *out)
+{
+    return collect(m, mask, out, 1);
 }
 
 void gd_metrics_apply_config(gd_metrics_t *m, const gd_config_t *cfg)

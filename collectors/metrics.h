@@ -24,6 +24,12 @@ int gd_metrics_new(gd_metrics_t **out, uv_loop_t *loop, const gd_config_t *cfg, 
 /* Runs one cycle of the enabled collectors in mask and writes the sample
  * object into out (reset first). Never blocks the loop. */
 int gd_metrics_collect(gd_metrics_t *m, uint32_t mask, gd_buf_t *out);
+/* The same for a request (metrics.get): gauges are collected now; a rate
+ * collector (cpu, disks, network, processes) gives the section of the
+ * latest periodic cycle, so a request never moves the periodic rate window
+ * (before the first periodic cycle it is collected, over the time since
+ * the priming). */
+int gd_metrics_collect_now(gd_metrics_t *m, uint32_t mask, gd_buf_t *out);
 /* Mask for an array of collector names; -EINVAL naming the bad one in err. */
 int gd_metrics_mask_from_json(const cJSON *names, uint32_t *mask, char *err, size_t errlen);
 /* Runtime keys (metrics.top_processes). */

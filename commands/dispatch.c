@@ -337,6 +337,14 @@ void gd_dispatch_line(gd_dispatch_t *d, uint64_t conn_gen, const char *line, siz
         send_error(d, conn_gen, id, "invalid_request", why);
         goto done;
     }
+    /* cJSON cuts "a\u0000b" to "a": a string holding a NUL is refused, here
+     * an id, a cmd or a key of the request (inside args: invalid_args below). */
+    size_t nul_depth = gd_json_escaped_nul_depth(line, len);
+    if (nul_depth == 1) {
+        send_error(d, conn_gen, NULL, "invalid_request",
+                   "a string of the request holds \\u0000 (a NUL character)");
+        goto done;
+    }
     if (!cmd) {
         send_error(d, conn_gen, id, "invalid_request", "'cmd' is missing");
         goto done;
@@ -365,6 +373,21 @@ void gd_dispatch_line(gd_dispatch_t *d, uint64_t conn_gen, const char *line, siz
     if (!gd_dispatch_allowed(d, c->name)) {
         snprintf(why, sizeof(why), "'%s' is disabled by the agent's policy", c->name);
         send_error(d, conn_gen, id, "forbidden", why);
+        goto done;
+    }
+    if (nul_depth > 1) {
+        send_error(d, conn_gen, id, "invalid_args",
+                   "a string in args holds \\u0000 (a NUL character), which would cut it short");
+        goto done;
+    }
+    /* Nor may an object inside args repeat a key ({"argv":..,"argv":..}). */
+    if ((dup = gd_json_duplicate_key_deep(args, &keys_oom)) || keys_oom) {
+        if (keys_oom)
+            send_error(d, conn_gen, id, "internal", "out of memory checking the request's keys");
+        else {
+            snprintf(why, sizeof(why), "the key '%.64s' appears twice in args", dup);
+            send_error(d, conn_gen, id, "invalid_args", why);
+        }
         goto done;
     }
     /* An absent "args" is an empty object: required arguments still count. */

@@ -25,17 +25,9 @@
 
 #include "agent/agent.h"
 #include "agent/log.h"
+#include "commands/child_env.h"
 #include "commands/dispatch.h"
 #include "commands/exec_internal.h"
-
-/* The environment a child starts from: nothing is inherited from the agent
- * (whose environment is systemd's, or whatever started it), so a command runs
- * the same however the agent was started. The request's "env" is added on
- * top and may replace any of these. HOME is the agent's own $HOME when it has
- * one, else /root (the agent runs as root). */
-#define EXEC_BASE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#define EXEC_BASE_LANG "C.UTF-8"
-#define EXEC_BASE_HOME "/root"
 
 #define EXEC_DRAIN_MIN_MS 100 /* least wait for EOF after the exit */
 
@@ -252,24 +244,23 @@ static void on_stdin_written(uv_write_t *w, int status)
     close_handle(e, (uv_handle_t *)&e->in);
 }
 
-/* Builds the child's environment: the base entries the request does not
- * override, then the request's. The strings are malloc'd; NULL-terminated. */
+/* Builds the child's environment: the fixed base (commands/child_env.h)
+ * minus the entries the request replaces, then the request's. Nothing comes
+ * from the agent's own environment. The strings are malloc'd;
+ * NULL-terminated. */
 static char **build_env(const cJSON *env)
 {
-    const char *home = getenv("HOME");
-    const char *base[][2] = {
-        {"PATH", EXEC_BASE_PATH},
-        {"LANG", EXEC_BASE_LANG},
-        {"HOME", home && *home ? home : EXEC_BASE_HOME},
-    };
-    size_t nbase = sizeof(base) / sizeof(base[0]);
-    char **envp = calloc(nbase + (size_t)cJSON_GetArraySize(env) + 1, sizeof(*envp));
+    char *const *base = gd_child_env_base();
+    char **envp =
+        calloc(GD_CHILD_ENV_BASE_COUNT + (size_t)cJSON_GetArraySize(env) + 1, sizeof(*envp));
     if (!envp) return NULL;
     size_t k = 0;
-    for (size_t i = 0; i < nbase; i++)
-        if (!cJSON_GetObjectItemCaseSensitive(env, base[i][0]) &&
-            asprintf(&envp[k++], "%s=%s", base[i][0], base[i][1]) < 0)
-            goto oom;
+    for (size_t i = 0; base[i]; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "%.*s", (int)strcspn(base[i], "="), base[i]);
+        if (cJSON_GetObjectItemCaseSensitive(env, name)) continue;
+        if (!(envp[k++] = strdup(base[i]))) goto oom;
+    }
     for (const cJSON *v = env ? env->child : NULL; v; v = v->next)
         if (asprintf(&envp[k++], "%s=%s", v->string, v->valuestring) < 0) goto oom;
     return envp;
@@ -435,6 +426,9 @@ static void cmd_exec(gd_request_t *req, const cJSON *args)
             close_handle(e, (uv_handle_t *)&e->in);
     }
     e->phase = GD_EXEC_TIMER_TIMEOUT;
+    /* The loop's cached time may be older than this request (a long
+     * iteration, the spawn): the limit counts from now, never less. */
+    uv_update_time(e->timer.loop);
     uv_timer_start(&e->timer, on_timer,
                    (uint64_t)gd_arg_int(args, "timeout_ms", cfg->commands.exec_timeout_ms), 0);
 }
@@ -511,7 +505,8 @@ static const gd_arg_spec_t exec_args[] = {
     {"argv", GD_ARG_STRING_ARRAY, 1, 0, 0,
      "the program and its arguments; argv[0] is looked up in PATH; no shell"},
     {"env", GD_ARG_OBJECT, 0, 0, 0,
-     "variables (string values) added to the base environment PATH, LANG=C.UTF-8, HOME"},
+     "variables (string values) added to the fixed base environment PATH, LANG=C.UTF-8, "
+     "HOME=/root; nothing is inherited from the agent"},
     {"cwd", GD_ARG_STRING, 0, 0, 0, "working directory (default: the agent's)"},
     {"stdin", GD_ARG_STRING, 0, 0, 0, "text written to standard input, which is then closed"},
     {"timeout_ms", GD_ARG_INT, 0, 1, 86400000,

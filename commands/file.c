@@ -241,16 +241,16 @@ static void do_replace(file_job_t *j)
     }
     mode_t mode = j->mode >= 0 ? (mode_t)j->mode : exists ? (old.st_mode & 07777) : 0644;
     int rc;
-    if ((rc = write_all(fd, j->buf.data, j->buf.len)) != 0) {
+    /* Keep the owner of the file being replaced (needs root; best effort),
+     * before the mode: a chown clears the setuid and setgid bits. */
+    if (exists && (old.st_uid != geteuid() || old.st_gid != getegid()))
+        (void)!fchown(fd, old.st_uid, old.st_gid);
+    if ((rc = write_all(fd, j->buf.data, j->buf.len)) != 0)
         job_errno(j, -rc, "write");
-    } else if (fchmod(fd, mode) != 0) {
+    else if (fchmod(fd, mode) != 0)
         job_errno(j, errno, "chmod");
-    } else {
-        /* Keep the owner of the file being replaced (needs root; best effort). */
-        if (exists && (old.st_uid != geteuid() || old.st_gid != getegid()))
-            (void)!fchown(fd, old.st_uid, old.st_gid);
-        if (fsync(fd) != 0) job_errno(j, errno, "fsync");
-    }
+    else if (fsync(fd) != 0)
+        job_errno(j, errno, "fsync");
     if (close(fd) != 0 && !j->code) job_errno(j, errno, "close");
     if (!j->code && rename(tmp, target) != 0) job_errno(j, errno, "rename onto");
     if (j->code) {

@@ -27,7 +27,7 @@ static void cmd_metrics_get(gd_request_t *req, const cJSON *args)
     cJSON *sample = NULL;
     /* Raw: the sample goes out as written (no parse and reprint, and floats
      * keep their decimal point). */
-    if (gd_metrics_collect(a->metrics, mask, &buf) == 0) sample = cJSON_CreateRaw(buf.data);
+    if (gd_metrics_collect_now(a->metrics, mask, &buf) == 0) sample = cJSON_CreateRaw(buf.data);
     gd_buf_free(&buf);
     if (!sample) {
         gd_reply_error(req, "internal", "could not build the sample");

@@ -14,6 +14,7 @@
 
 #include "agent/agent.h"
 #include "agent/log.h"
+#include "commands/child_env.h"
 #include "commands/service_child.h"
 
 #define MAX_ARGS 32
@@ -110,14 +111,14 @@ void gd_power_shutdown(struct gd_agent_s *agent)
     }
 }
 
-/* Whether argv0 names an executable, directly or through PATH (a cheap
+/* Whether argv0 names an executable, directly or through the children's
+ * fixed PATH, the one the child's lookup uses (a cheap
  * check so a host hears about a broken setting before the guest is asked
  * to go down). */
 static int find_executable(const char *argv0)
 {
     if (strchr(argv0, '/')) return access(argv0, X_OK) == 0 ? 0 : -errno;
-    const char *path = getenv("PATH");
-    if (!path) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    const char *path = GD_CHILD_ENV_PATH;
     char candidate[4096];
     while (*path) {
         size_t n = strcspn(path, ":");

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -349,6 +350,13 @@ static void cmd_kill(gd_request_t *req, const cJSON *args)
     }
     if (pid == (int)getpid()) {
         gd_reply_error(req, "invalid_args", "pid %d is the agent itself", pid);
+        return;
+    }
+    /* kill() of one of the agent's thread ids (libuv's pool, the metrics
+     * log's writer) signals the whole agent: tgkill with signal 0 says
+     * whether pid is a thread of this process, without /proc. */
+    if (syscall(SYS_tgkill, getpid(), pid, 0) == 0) {
+        gd_reply_error(req, "invalid_args", "pid %d is a thread of the agent", pid);
         return;
     }
     if (kill((pid_t)pid, signo) != 0) {

@@ -415,6 +415,9 @@ static void on_qga_error(void *ctx, gd_qga_frame_error_t what)
         send_error(conn, conn->gen, NULL, "GenericError",
                    "JSON parse error, message exceeds channel.max_message_bytes (%lld bytes)",
                    (long long)conn->qga->agent->cfg.channel.max_message_bytes);
+    else if (what == GD_QGA_FRAME_TOO_DEEP)
+        send_error(conn, conn->gen, NULL, "GenericError",
+                   "JSON parse error, nesting deeper than %d levels", GD_QGA_FRAME_MAX_DEPTH);
     else
         send_error(conn, conn->gen, NULL, "GenericError",
                    "JSON parse error, message cut by a 0xFF resync byte");

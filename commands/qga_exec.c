@@ -16,6 +16,7 @@
 #include "agent/agent.h"
 #include "agent/base64.h"
 #include "agent/log.h"
+#include "commands/child_env.h"
 #include "commands/dispatch.h"
 #include "commands/qga_internal.h"
 
@@ -246,14 +247,6 @@ static void on_written(uv_write_t *w, int status)
     close_handle(p, (uv_handle_t *)&p->in); /* written, or the child closed it: EOF */
 }
 
-/* The environment when none is given: guestd exec's base (PATH, LANG, HOME). */
-static char *base_env[] = {
-    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "LANG=C.UTF-8",
-    "HOME=/root",
-    NULL,
-};
-
 /* capture: 0 none, 1 stdout, 2 stderr, 3 both apart, 4 both into stdout. */
 static qga_proc_t *spawn(gd_qga_t *q, char *const argv[], char *const env[], const void *input,
                          size_t input_len, int capture, size_t cap, uint64_t timeout_ms, int *err)
@@ -308,7 +301,8 @@ static qga_proc_t *spawn(gd_qga_t *q, char *const argv[], char *const env[], con
         opts.exit_cb = on_exit_cb;
         opts.file = argv[0];
         opts.args = (char **)argv;
-        opts.env = (char **)(env ? env : base_env);
+        /* qemu-ga's env replaces the environment; without one, the fixed base. */
+        opts.env = (char **)(env ? env : gd_child_env_base());
         opts.flags = UV_PROCESS_DETACHED; /* its own session: a kill reaches the group */
         opts.stdio_count = 3;
         opts.stdio = stdio;
@@ -374,6 +368,7 @@ static qga_proc_t *spawn(gd_qga_t *q, char *const argv[], char *const env[], con
         if (uv_write(&p->wreq, (uv_stream_t *)&p->in, &b, 1, on_written) != 0)
             close_handle(p, (uv_handle_t *)&p->in);
     }
+    uv_update_time(q->loop); /* the limit counts from now, not the cached loop time */
     uv_timer_start(&p->timer, on_timer, timeout_ms, 0);
     *err = 0;
     return p;

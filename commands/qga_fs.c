@@ -28,7 +28,9 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/health.h"
 #include "agent/log.h"
+#include "agent/metrics_log.h"
 #include "collectors/procfs.h"
 #include "commands/qga_internal.h"
 
@@ -241,6 +243,19 @@ static void marker_set(gd_qga_t *q, int on)
     close(fd);
 }
 
+/* From a freeze until the thaw the agent writes to no file of its own: log
+ * lines are held and the metrics log waits (a write to a frozen filesystem
+ * blocks until the thaw; on the loop it would block the thaw itself), as
+ * qemu-ga stops logging while frozen. */
+static void quiet(gd_qga_t *q, int on)
+{
+    gd_metrics_log_pause(gd_health_metrics_log(q->agent), on);
+    if (on)
+        gd_log_hold();
+    else
+        gd_log_release();
+}
+
 /* Thaws every mount, now, on the loop. Returns how many were thawed. */
 static int thaw_now(gd_qga_t *q, const char *why)
 {
@@ -251,6 +266,7 @@ static int thaw_now(gd_qga_t *q, const char *why)
         thawed = gd_qga_thaw_mounts(m, n, q->freeze ? q->freeze->io : real_ioctl);
         gd_qga_mounts_free(m, n);
     }
+    quiet(q, 0);
     if (q->freeze) {
         q->freeze->state = FS_THAWED;
         uv_timer_stop(&q->freeze->timer);
@@ -315,6 +331,7 @@ static void freeze_after(uv_work_t *w, int status)
     } else {
         fz->state = FS_THAWED;
         if (j->result > 0) thaw_now(q, "agent stopping");
+        quiet(q, 0);
         marker_set(q, 0);
         if (j->result < 0)
             gd_qga_reply_error(j->req, "GenericError", "%s", j->error);
@@ -357,7 +374,9 @@ static void start_freeze(gd_qga_req_t *req, const cJSON *only)
     marker_set(q, 1); /* before anything is frozen: a crash now is thawed at the next start */
     fz->state = FS_FREEZING;
     fz->job_running = 1;
+    quiet(q, 1);
     if (uv_queue_work(q->loop, &j->work, freeze_work, freeze_after) != 0) {
+        quiet(q, 0);
         fz->state = FS_THAWED;
         fz->job_running = 0;
         marker_set(q, 0);

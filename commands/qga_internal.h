@@ -134,7 +134,7 @@ typedef struct gd_qga_child_result_s {
 } gd_qga_child_result_t;
 typedef void (*gd_qga_child_done)(gd_qga_req_t *req, const gd_qga_child_result_t *res);
 
-/* Runs argv (argv[0] looked up in PATH; guestd exec's base environment)
+/* Runs argv (argv[0] looked up in PATH; the fixed base of child_env.h)
  * with input on its stdin, in its own process group, within
  * commands.exec_timeout_ms; done answers req once it has ended. 0 or
  * -ENOMEM (done is then not called). */

@@ -122,6 +122,12 @@ cJSON *gd_qga_json_parse(const char *text, size_t len, char *err, size_t errlen)
         snprintf(err, errlen, "JSON parse error, invalid or unexpected token '%.*s'", (int)n, at);
         return NULL;
     }
+    /* cJSON would cut "a\u0000b" to "a": refused, as older qemu-ga did. */
+    if (gd_json_escaped_nul_depth(text, len)) {
+        cJSON_Delete(root);
+        snprintf(err, errlen, "JSON parse error, \\u0000 is not supported");
+        return NULL;
+    }
     if (has_duplicate_key(root)) {
         cJSON_Delete(root);
         snprintf(err, errlen, "JSON parse error, duplicate key");

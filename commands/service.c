@@ -12,6 +12,7 @@
 
 #include "agent/agent.h"
 #include "agent/utf8.h"
+#include "commands/child_env.h"
 #include "commands/dispatch.h"
 #include "commands/service_child.h"
 
@@ -200,7 +201,6 @@ typedef struct service_state_s {
     int showing;  /* a start/stop/restart done, now reading the new state */
     int stopping; /* the agent is stopping: no further systemctl call */
     char unit[GD_UNIT_NAME_MAX];
-    char path_env[4096];
     gd_child_t child;
 } service_state_t;
 
@@ -213,8 +213,10 @@ static void cmd_restart(gd_request_t *req, const cJSON *args);
 
 static void run_systemctl(service_state_t *st, uv_loop_t *loop)
 {
-    char *env[] = {st->path_env,          "LC_ALL=C", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0",
-                   "SYSTEMD_LOG_COLOR=0", NULL};
+    /* The fixed base, and systemctl's output made plain to parse. */
+    static char *const env[] = {GD_CHILD_ENV_BASE,     "LC_ALL=C",
+                                "SYSTEMD_PAGER=",      "SYSTEMD_COLORS=0",
+                                "SYSTEMD_LOG_COLOR=0", NULL};
     char *argv[12];
     int n = 0;
     argv[n++] = (char *)systemctl_path;
@@ -374,9 +376,6 @@ static void start_op(gd_request_t *req, const cJSON *args, service_op_t op)
             return;
         }
     }
-    const char *path = getenv("PATH");
-    snprintf(st->path_env, sizeof(st->path_env), "PATH=%s",
-             path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     run_systemctl(st, req->agent->loop);
 }
 

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "commands/child_env.h"
+
 static void handle_closed(uv_handle_t *h)
 {
     gd_child_t *c = h->data;
@@ -114,7 +116,7 @@ void gd_child_run(gd_child_t *c, uv_loop_t *loop, char *const argv[], char *cons
     memset(&opt, 0, sizeof(opt));
     opt.file = argv[0];
     opt.args = (char **)argv;
-    opt.env = (char **)env;
+    opt.env = (char **)(env ? env : gd_child_env_base());
     opt.exit_cb = exit_cb;
     opt.stdio = stdio;
     opt.stdio_count = 3;

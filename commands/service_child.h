@@ -36,7 +36,8 @@ struct gd_child_s {
     void *data; /* the caller's own */
 };
 
-/* Runs argv[0] (looked up in PATH) with env (NULL: the agent's own), stdin
+/* Runs argv[0] (looked up in env's PATH) with env (NULL: the fixed base of
+ * commands/child_env.h; never the agent's own environment), stdin
  * from /dev/null. done is called exactly once, from the loop, after the
  * child exited (or failed to start: spawn_error), both pipes reached EOF and
  * every handle is closed; c may be freed there. timeout_ms 0: no limit. */

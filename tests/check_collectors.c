@@ -392,6 +392,60 @@ START_TEST(test_processes_past_the_fd_budget)
 }
 END_TEST
 
+static char *section(const cJSON *j, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+    ck_assert_msg(v != NULL, "no section %s", name);
+    return cJSON_PrintUnformatted(v);
+}
+
+static void assert_same_section(const cJSON *a, const cJSON *b, const char *name)
+{
+    char *x = section(a, name), *y = section(b, name);
+    ck_assert_str_eq(x, y);
+    free(x);
+    free(y);
+}
+
+/* metrics.get between two periodic samples leaves the periodic rate window
+ * alone: the second periodic sample is the same as without the request
+ * (rates over the whole interval, not since the request), and the request
+ * gives the rate collectors' latest periodic sections with fresh gauges. */
+START_TEST(test_request_does_not_move_the_periodic_window)
+{
+    const char *which = "cpu,disks,network,memory";
+    gd_metrics_t *ref = make(which, 5), *m = make(which, 5);
+    fake_now += 1000000000ull;
+    cJSON *p1_ref = sample(ref, GD_METRICS_ALL), *p1 = sample(m, GD_METRICS_ALL);
+    install_snapshot2();
+    gd_buf_t b;
+    gd_buf_init(&b);
+    ck_assert_int_eq(gd_metrics_collect_now(m, GD_METRICS_ALL, &b), 0);
+    cJSON *got = cJSON_Parse(b.data);
+    ck_assert_ptr_nonnull(got);
+    gd_buf_free(&b);
+    assert_same_section(got, p1, "network");
+    assert_same_section(got, p1, "disks");
+    assert_same_section(got, p1, "cpu");
+    char *mem_now = section(got, "memory"), *mem_p1 = section(p1, "memory");
+    ck_assert_str_ne(mem_now, mem_p1); /* a gauge: read now, from snapshot 2 */
+    free(mem_now);
+    free(mem_p1);
+    fake_now += 1000000000ull;
+    cJSON *p2_ref = sample(ref, GD_METRICS_ALL), *p2 = sample(m, GD_METRICS_ALL);
+    assert_same_section(p2, p2_ref, "network");
+    assert_same_section(p2, p2_ref, "disks");
+    assert_same_section(p2, p2_ref, "cpu");
+    cJSON_Delete(p1_ref);
+    cJSON_Delete(p1);
+    cJSON_Delete(got);
+    cJSON_Delete(p2_ref);
+    cJSON_Delete(p2);
+    gd_metrics_free(ref);
+    gd_metrics_free(m);
+}
+END_TEST
+
 START_TEST(test_processes_top_n_and_runtime_change)
 {
     gd_metrics_t *m = make("processes", 1);
@@ -894,6 +948,7 @@ static Suite *collectors_suite(void)
     tcase_add_test(tc, test_network_up_from_flags_when_unknown);
     tcase_add_test(tc, test_processes_top_by_cpu);
     tcase_add_test(tc, test_processes_top_n_and_runtime_change);
+    tcase_add_test(tc, test_request_does_not_move_the_periodic_window);
     tcase_add_test(tc, test_processes_past_the_fd_budget);
     tcase_add_test(tc, test_processes_ended_and_new);
     tcase_add_test(tc, test_processes_listing_only_when_a_pid_was_allocated);

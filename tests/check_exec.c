@@ -354,13 +354,16 @@ END_TEST
  * env: nothing leaks from the agent's own. */
 START_TEST(test_env_is_clean_base_plus_request)
 {
+    /* What systemd puts in the agent's environment, and a HOME of its own:
+     * none of it reaches the child. */
     setenv("GUESTD_TEST_LEAK", "1", 1);
-    const char *home = getenv("HOME");
-    char expect[1024];
-    snprintf(expect, sizeof(expect),
-             "FOO=bar baz\nHOME=%s\nLANG=C.UTF-8\n"
-             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
-             home && *home ? home : "/root");
+    setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1);
+    setenv("WATCHDOG_USEC", "30000000", 1);
+    setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_max=256", 1);
+    char *saved_home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+    setenv("HOME", "/home/agent", 1);
+    const char *expect = "FOO=bar baz\nHOME=/root\nLANG=C.UTF-8\n"
+                         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n";
     const cJSON *r =
         run_exec("env", "{\"argv\":[\"sh\",\"-c\",\"env -0 | sort -z | tr '\\\\0' '\\\\n'\"],"
                         "\"env\":{\"FOO\":\"bar baz\"}}");
@@ -372,11 +375,55 @@ START_TEST(test_env_is_clean_base_plus_request)
             strncmp(l, "OLDPWD=", 7))
             snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s\n", l);
     free(copy);
+    if (saved_home)
+        setenv("HOME", saved_home, 1);
+    else
+        unsetenv("HOME");
+    free(saved_home);
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    unsetenv("GLIBC_TUNABLES");
     ck_assert_str_eq(got, expect);
 
     /* env replaces a base entry: PATH from the request decides lookups. */
     r = run_exec("path", "{\"argv\":[\"sh\",\"-c\",\"echo $PATH\"],\"env\":{\"PATH\":\"/bin\"}}");
     ck_assert_str_eq(str(r, "stdout"), "/bin\n");
+}
+END_TEST
+
+/* A key repeated inside args is refused (cJSON's lookups would take the
+ * first argv, and env would get both), and so is a NUL in an argument. */
+START_TEST(test_duplicate_keys_and_nul_in_args_refused)
+{
+    static const struct {
+        const char *args, *code, *message;
+    } bad[] = {
+        {"{\"argv\":[\"true\"],\"argv\":[\"false\"]}", "invalid_args",
+         "the key 'argv' appears twice in args"},
+        {"{\"argv\":[\"true\"],\"env\":{\"A\":\"1\",\"A\":\"2\"}}", "invalid_args",
+         "the key 'A' appears twice in args"},
+        {"{\"argv\":[\"echo\",\"a\\u0000b\"]}", "invalid_args",
+         "a string in args holds \\u0000 (a NUL character), which would cut it short"},
+        {"{\"argv\":[\"true\"],\"env\":{\"A\\u0000B\":\"1\"}}", "invalid_args",
+         "a string in args holds \\u0000 (a NUL character), which would cut it short"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "d%zu", i);
+        request("{\"id\":\"%s\",\"cmd\":\"exec\",\"args\":%s}", id, bad[i].args);
+        out_t *o = wait_reply(id, 1000);
+        ck_assert_msg(strcmp(error_code(o), bad[i].code) == 0, "%s: %s", bad[i].args,
+                      error_code(o));
+        ck_assert_str_eq(error_message(o), bad[i].message);
+    }
+    /* The root's own duplicates stay invalid_request. */
+    request("{\"id\":\"root\",\"cmd\":\"exec\",\"cmd\":\"ping\"}");
+    ck_assert_str_eq(error_code(wait_reply("root", 1000)), "invalid_request");
+    ck_assert_uint_eq(disp.running, 0);
+    /* The same key in two different objects is fine. */
+    const cJSON *r =
+        run_exec("two", "{\"argv\":[\"sh\",\"-c\",\"echo $argv\"],\"env\":{\"argv\":\"x\"}}");
+    ck_assert_str_eq(str(r, "stdout"), "x\n");
 }
 END_TEST
 
@@ -859,7 +906,8 @@ static Suite *exec_suite(void)
           NULL}},
         {"cancel", {test_cancel, test_cancel_matches_id_exactly, NULL}},
         {"errors",
-         {test_missing_binary, test_not_executable, test_bad_cwd, test_invalid_args, NULL}},
+         {test_missing_binary, test_not_executable, test_bad_cwd, test_invalid_args,
+          test_duplicate_keys_and_nul_in_args_refused, NULL}},
         {"concurrency", {test_eight_execs_pings_and_busy, NULL}},
         {"shutdown", {test_shutdown_kills_and_closes, NULL}},
     };

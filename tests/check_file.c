@@ -281,6 +281,76 @@ START_TEST(test_write_mode)
 }
 END_TEST
 
+/* A replaced setuid or setgid file keeps those bits, also when its owner is
+ * not the agent's (the owner is given back before the mode: a chown after
+ * the chmod would clear them). */
+START_TEST(test_write_keeps_setuid_setgid)
+{
+    static const int modes[] = {04755, 02755, 06750};
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        for (int other_owner = 0; other_owner <= (geteuid() == 0); other_owner++) {
+            put_file("suid", "old", 3);
+            char path[256];
+            snprintf(path, sizeof(path), "%s/suid", dir);
+            if (other_owner) ck_assert_int_eq(chown(path, 65534, 65534), 0);
+            ck_assert_int_eq(chmod(path, (mode_t)modes[i]), 0);
+            cJSON *reply = call(
+                "{\"cmd\":\"file.write\",\"args\":{\"path\":\"%s\",\"data_b64\":\"eHl6\"}}", path);
+            ck_assert_int_eq((int)num_field(result_of(reply), "written"), 3);
+            cJSON_Delete(reply);
+            struct stat st;
+            ck_assert_int_eq(stat(path, &st), 0);
+            ck_assert_msg((int)(st.st_mode & 07777) == modes[i], "mode %04o became %04o (owner %d)",
+                          modes[i], (unsigned)(st.st_mode & 07777), (int)st.st_uid);
+            ck_assert_int_eq((int)st.st_uid, other_owner ? 65534 : (int)geteuid());
+            ck_assert_int_eq((int)st.st_gid, other_owner ? 65534 : (int)getegid());
+            /* The mode given is applied exactly, after the owner too. */
+            reply = call("{\"cmd\":\"file.write\",\"args\":{\"path\":\"%s\",\"data_b64\":"
+                         "\"eHl6\",\"mode\":\"%04o\"}}",
+                         path, modes[i]);
+            result_of(reply);
+            cJSON_Delete(reply);
+            ck_assert_int_eq(stat(path, &st), 0);
+            ck_assert_int_eq((int)(st.st_mode & 07777), modes[i]);
+            unlink(path);
+        }
+    }
+}
+END_TEST
+
+/* A path with an escaped NUL is refused whole: cJSON would have cut
+ * "DIR/a\u0000b" to "DIR/a" and written that file. */
+START_TEST(test_write_path_with_nul_refused)
+{
+    char req[512];
+    snprintf(req, sizeof(req),
+             "{\"id\":7,\"cmd\":\"file.write\",\"args\":{\"path\":\"%s/a\\u0000b\","
+             "\"data_b64\":\"eA==\"}}",
+             dir);
+    cJSON *reply = call("%s", req);
+    ck_assert_str_eq(error_of(reply, "invalid_args"),
+                     "a string in args holds \\u0000 (a NUL character), which would cut it short");
+    ck_assert_int_eq((int)num_field(reply, "id"), 7);
+    cJSON_Delete(reply);
+    char path[256];
+    snprintf(path, sizeof(path), "%s/a", dir);
+    ck_assert_int_eq(access(path, F_OK), -1);
+    /* A backslash followed by "u0000" is an ordinary name. */
+    snprintf(
+        req, sizeof(req),
+        "{\"cmd\":\"file.write\",\"args\":{\"path\":\"%s/a\\\\u0000b\",\"data_b64\":\"eA==\"}}",
+        dir);
+    reply = call("%s", req);
+    ck_assert_int_eq((int)num_field(result_of(reply), "written"), 1);
+    cJSON_Delete(reply);
+    snprintf(path, sizeof(path), "%s/a\\u0000b", dir);
+    ck_assert_int_eq(access(path, F_OK), 0);
+    /* Nor in the request's own strings: a cut cmd would run another command. */
+    expect_error("invalid_request", "\\u0000", "{\"cmd\":\"file.stat\\u0000x\",\"args\":{}}");
+    expect_error("invalid_request", "\\u0000", "{\"id\":\"a\\u0000b\",\"cmd\":\"ping\"}");
+}
+END_TEST
+
 START_TEST(test_write_append)
 {
     put_file("log", "ab", 2);
@@ -537,6 +607,8 @@ static Suite *file_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_write_replace_and_read_back);
     tcase_add_test(tc, test_write_mode);
+    tcase_add_test(tc, test_write_keeps_setuid_setgid);
+    tcase_add_test(tc, test_write_path_with_nul_refused);
     tcase_add_test(tc, test_write_append);
     tcase_add_test(tc, test_write_follows_symlink);
     tcase_add_test(tc, test_write_errors);

@@ -40,6 +40,73 @@ START_TEST(test_small_objects)
 }
 END_TEST
 
+/* Duplicates at any depth, inside arrays too. */
+START_TEST(test_deep_duplicates)
+{
+    static const struct {
+        const char *json, *dup;
+    } cases[] = {
+        {"{\"cmd\":\"a\",\"args\":{\"argv\":[\"x\"],\"argv\":[\"y\"]}}", "argv"},
+        {"{\"args\":{\"env\":{\"A\":\"1\",\"B\":\"2\",\"A\":\"3\"}}}", "A"},
+        {"{\"a\":[1,{\"k\":1},[{\"z\":1,\"z\":2}]]}", "z"},
+        {"{\"a\":{\"k\":1},\"b\":{\"k\":1}}", NULL}, /* the same key in two objects */
+        {"[[{\"k\":1}],{\"k\":2}]", NULL},
+        {"{\"x\":1,\"x\":1}", "x"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *o = cJSON_Parse(cases[i].json);
+        ck_assert_ptr_nonnull(o);
+        int oom = -1;
+        const char *dup = gd_json_duplicate_key_deep(o, &oom);
+        ck_assert_int_eq(oom, 0);
+        if (cases[i].dup)
+            ck_assert_msg(dup && strcmp(dup, cases[i].dup) == 0, "%s: %s", cases[i].json,
+                          dup ? dup : "(none)");
+        else
+            ck_assert_msg(dup == NULL, "%s: %s", cases[i].json, dup);
+        cJSON_Delete(o);
+    }
+    ck_assert_ptr_null(gd_json_duplicate_key_deep(NULL, NULL));
+}
+END_TEST
+
+/* An escaped NUL is found in keys and values at its depth; a backslash
+ * followed by "u0000" is not one. */
+START_TEST(test_escaped_nul)
+{
+    static const struct {
+        const char *json;
+        size_t depth;
+    } cases[] = {
+        {"{\"cmd\":\"ping\"}", 0},
+        {"{\"cmd\":\"ping\\u0000x\"}", 1},
+        {"{\"id\":\"\\u0000\",\"cmd\":\"ping\"}", 1},
+        {"{\"a\\u0000\":1}", 1},
+        {"{\"args\":{\"path\":\"/tmp/a\\u0000b\"}}", 2},
+        {"{\"args\":{\"env\":{\"K\":\"\\u00001\"}}}", 3},
+        {"{\"args\":{\"argv\":[\"x\",\"\\u0000\"]}}", 3},
+        {"{\"args\":{\"s\":\"\\\\u0000\"}}", 0},                  /* \\ then u0000 */
+        {"{\"args\":{\"s\":\"\\\\\\u0000\"}}", 2},                /* \\ then \u0000 */
+        {"{\"args\":{\"s\":\"\\u00000\\\\u0000\",\"t\":[]}}", 2}, /* the first counts */
+        {"{\"a\":\"}]\",\"b\":{\"c\":\"\\u0000\"}}", 2},          /* brackets in strings */
+        {"{\"a\":\"\\\"\\u0000\"}", 1},                           /* after an escaped quote */
+        {"{\"a\":\"\\u0001\\u00a0\\u1000\"}", 0},
+        {"[\"\\u0000\"]", 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *o = cJSON_Parse(cases[i].json);
+        ck_assert_msg(o != NULL, "%s does not parse", cases[i].json);
+        cJSON_Delete(o);
+        ck_assert_msg(
+            gd_json_escaped_nul_depth(cases[i].json, strlen(cases[i].json)) == cases[i].depth,
+            "%s: depth %zu, not %zu", cases[i].json,
+            gd_json_escaped_nul_depth(cases[i].json, strlen(cases[i].json)), cases[i].depth);
+    }
+    /* The length bounds the scan: no NUL terminator needed. */
+    ck_assert_uint_eq(gd_json_escaped_nul_depth("{\"a\":\"\\u000", 10), 0);
+}
+END_TEST
+
 START_TEST(test_large_objects)
 {
     cJSON *o = object_of(1000, 999);
@@ -69,6 +136,8 @@ static Suite *json_keys_suite(void)
     Suite *s = suite_create("json_keys");
     TCase *tc = tcase_create("duplicates");
     tcase_add_test(tc, test_small_objects);
+    tcase_add_test(tc, test_deep_duplicates);
+    tcase_add_test(tc, test_escaped_nul);
     tcase_add_test(tc, test_large_objects);
     tcase_add_test(tc, test_ninety_thousand_distinct_keys);
     suite_add_tcase(s, tc);

@@ -384,6 +384,64 @@ START_TEST(test_slow_disk_queues_a_bounded_number_then_drops)
 }
 END_TEST
 
+static int writes_seen;
+static ssize_t counting_write(int fd, const void *buf, size_t len)
+{
+    __atomic_add_fetch(&writes_seen, 1, __ATOMIC_SEQ_CST);
+    return write(fd, buf, len);
+}
+
+/* While filesystems are frozen no write is attempted (it would hold a pool
+ * thread until the thaw): lines wait, the oldest dropped and counted past
+ * the queue's size, and the rest go out, in order, on resume. */
+START_TEST(test_paused_while_frozen_then_resumes)
+{
+    gd_metrics_log_opts_t opts = {.write_fn = counting_write, .queue_lines = 4};
+    writes_seen = 0;
+    open_log(&opts);
+    drain();
+    publish_sized(100); /* seq 1, written */
+    drain();
+    ck_assert_int_eq(writes_seen, 1);
+    gd_metrics_log_pause(mlog, 1);
+    for (int i = 0; i < 6; i++)
+        publish_sized(100); /* seqs 2..7 */
+    for (int i = 0; i < 50; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        usleep(1000);
+    }
+    gd_metrics_log_stats_t s = stats();
+    ck_assert_int_eq(writes_seen, 1); /* nothing while frozen */
+    ck_assert_int_eq(s.paused, 1);
+    ck_assert_int_eq(s.busy, 0);
+    ck_assert_uint_eq(s.queued, 4);
+    ck_assert_uint_eq(s.lines_dropped, 2);
+    gd_metrics_log_pause(mlog, 0);
+    drain();
+    s = stats();
+    ck_assert_int_eq(s.paused, 0);
+    ck_assert_uint_eq(s.lines_written, 5);
+    unsigned long seqs[8];
+    ck_assert_int_eq(seqs_of(path, seqs, 8), 5);
+    ck_assert_uint_eq(seqs[0], 1);
+    ck_assert_uint_eq(seqs[1], 4); /* the newest four waited */
+    ck_assert_uint_eq(seqs[4], 7);
+    /* Stopping while paused waits for the resume (the thaw comes first). */
+    gd_metrics_log_pause(mlog, 1);
+    publish_sized(100);
+    for (int i = 0; i < 20; i++)
+        uv_run(&loop, UV_RUN_NOWAIT); /* delivered to the log */
+    ck_assert_uint_eq(stats().queued, 1);
+    gd_metrics_log_stop(mlog);
+    for (int i = 0; i < 20; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    ck_assert_int_eq(stats().busy, 0);
+    gd_metrics_log_pause(mlog, 0);
+    finish();
+    ck_assert_int_eq(seqs_of(path, seqs, 8), 6);
+}
+END_TEST
+
 START_TEST(test_unwritable_path_recovers_by_itself)
 {
     /* The log's directory is a regular file: nothing can be created. */
@@ -548,6 +606,7 @@ static Suite *metrics_log_suite(void)
     tc = tcase_create("failures");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_slow_disk_queues_a_bounded_number_then_drops);
+    tcase_add_test(tc, test_paused_while_frozen_then_resumes);
     tcase_add_test(tc, test_unwritable_path_recovers_by_itself);
     tcase_add_test(tc, test_full_tmpfs_loses_lines_whole_and_recovers);
     tcase_set_timeout(tc, 30);

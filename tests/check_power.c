@@ -66,6 +66,38 @@ START_TEST(test_reboot_answers_then_runs)
 }
 END_TEST
 
+/* The command starts from the children's fixed environment (PATH, LANG,
+ * HOME): what systemd put in the agent's (NOTIFY_SOCKET, WATCHDOG_USEC,
+ * GLIBC_TUNABLES), its PATH and HOME do not reach it. */
+START_TEST(test_environment_is_fixed)
+{
+    setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1);
+    setenv("WATCHDOG_USEC", "30000000", 1);
+    setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_max=256", 1);
+    char *saved_path = strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+    setenv("PATH", "/opt/agent/bin:/usr/bin:/bin", 1);
+    set_argv(agent.cfg.commands.reboot_argv, "cp /proc/self/environ %s", marker);
+    cJSON *reply = call("{\"cmd\":\"power.reboot\"}");
+    result_of(reply);
+    cJSON_Delete(reply);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    setenv("PATH", saved_path, 1);
+    free(saved_path);
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    unsetenv("GLIBC_TUNABLES");
+    static const char want[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\0"
+                               "LANG=C.UTF-8\0HOME=/root\0";
+    char got[1024];
+    FILE *f = fopen(marker, "rb");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(got, 1, sizeof(got), f);
+    fclose(f);
+    ck_assert_uint_eq(n, sizeof(want) - 1);
+    ck_assert_int_eq(memcmp(got, want, n), 0);
+}
+END_TEST
+
 static void stop_loop(uv_timer_t *t)
 {
     uv_stop(t->loop);
@@ -162,6 +194,7 @@ static Suite *power_suite(void)
     TCase *tc = tcase_create("power");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_reboot_answers_then_runs);
+    tcase_add_test(tc, test_environment_is_fixed);
     tcase_add_test(tc, test_shutdown_after_delay);
     tcase_add_test(tc, test_failing_command_still_answered);
     tcase_add_test(tc, test_agent_stop_cancels_delayed);

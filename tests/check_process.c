@@ -4,6 +4,7 @@
 #include <check.h>
 #include <errno.h>
 #include <signal.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -235,6 +236,43 @@ START_TEST(test_kill_gone_pid)
 }
 END_TEST
 
+static int thread_tid;
+static int tid_pipe[2], done_pipe[2];
+
+static void *parked_thread(void *arg)
+{
+    (void)arg;
+    thread_tid = (int)gettid();
+    char c;
+    ck_assert_int_eq(write(tid_pipe[1], "x", 1), 1); /* tid published */
+    ck_assert_int_eq(read(done_pipe[0], &c, 1), 1);  /* until the test is done */
+    return NULL;
+}
+
+/* A thread id of the agent is the agent: kill() of it signals every thread,
+ * so it is refused like the agent's own pid (and the agent lives on). */
+START_TEST(test_kill_agent_thread_refused)
+{
+    ck_assert_int_eq(pipe(tid_pipe), 0);
+    ck_assert_int_eq(pipe(done_pipe), 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, parked_thread, NULL), 0);
+    char c;
+    ck_assert_int_eq(read(tid_pipe[0], &c, 1), 1);
+    ck_assert_int_ne(thread_tid, (int)getpid());
+    char req[128];
+    snprintf(req, sizeof(req),
+             "{\"cmd\":\"process.kill\",\"args\":{\"pid\":%d,\"signal\":\"KILL\"}}", thread_tid);
+    expect_error("invalid_args", "is a thread of the agent", req);
+    ck_assert_int_eq(write(done_pipe[1], "x", 1), 1);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        close(tid_pipe[i]);
+        close(done_pipe[i]);
+    }
+}
+END_TEST
+
 START_TEST(test_kill_bad_args)
 {
     static const char *const bad[] = {"\"FOO\"", "\"SIGFOO\"",   "0",     "65", "-9",
@@ -314,6 +352,7 @@ static Suite *process_suite(void)
     tcase_add_test(tc, test_kill_by_name_and_number);
     tcase_add_test(tc, test_kill_gone_pid);
     tcase_add_test(tc, test_kill_bad_args);
+    tcase_add_test(tc, test_kill_agent_thread_refused);
     tcase_add_test(tc, test_kill_not_permitted);
     tcase_add_test(tc, test_signal_names);
     suite_add_tcase(s, tc);

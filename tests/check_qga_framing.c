@@ -32,7 +32,7 @@ static void on_message(void *ctx, char *text, size_t len)
 
 static void on_error(void *ctx, gd_qga_frame_error_t what)
 {
-    note(what == GD_QGA_FRAME_TOO_LARGE ? "T" : "X", "", 0);
+    note(what == GD_QGA_FRAME_TOO_LARGE ? "T" : what == GD_QGA_FRAME_TOO_DEEP ? "D" : "X", "", 0);
 }
 
 static void setup(void)
@@ -133,6 +133,43 @@ START_TEST(framer_too_large_is_reported_at_once_and_skipped)
     feed("{still inside the string}\"}{\"ok\":1}");
     ck_assert_str_eq(seen, "T|M:{\"ok\":1}|");
     ck_assert_uint_le(fr.buf.cap, 65); /* never more than the limit */
+}
+END_TEST
+
+/* Nesting is bounded: a value deeper than GD_QGA_FRAME_MAX_DEPTH is
+ * reported once and skipped to its end, its depth still followed (a size_t:
+ * 2^31 '[' cannot wrap it); the next value is whole. */
+START_TEST(framer_too_deep_is_reported_and_skipped)
+{
+    gd_qga_framer_free(&fr);
+    gd_qga_framer_init(&fr, 1 << 20, on_message, on_error, NULL);
+    size_t n = GD_QGA_FRAME_MAX_DEPTH;
+    char *text = malloc(2 * (n + 2) + 16);
+    memset(text, '[', n);
+    memset(text + n, ']', n);
+    text[2 * n] = '\0';
+    feed(text); /* exactly the limit: a message */
+    ck_assert_uint_eq(seen_len, 2 + 2 * n + 1);
+    ck_assert_str_eq(seen + seen_len - 2, "]|");
+    seen_len = 0;
+    seen[0] = '\0';
+    memset(text, '[', n + 1);
+    text[n + 1] = '\0';
+    feed(text);
+    ck_assert_str_eq(seen, "D|"); /* at once, before the value ends */
+    ck_assert_uint_eq(fr.depth, n + 1);
+    feed("[{\"a\":\"]]]\"}"); /* still followed: strings and all */
+    ck_assert_uint_eq(fr.depth, n + 2);
+    memset(text, ']', n + 2);
+    text[n + 2] = '\0';
+    feed(text);
+    ck_assert_uint_eq(fr.depth, 0);
+    feed("{\"ok\":1}");
+    ck_assert_str_eq(seen, "D|M:{\"ok\":1}|");
+    /* Far past any int: the count goes on (2^31 brackets, fed as 1 MiB
+     * chunks, would take seconds; the field's width is what matters). */
+    ck_assert_uint_ge(sizeof(fr.depth), 8);
+    free(text);
 }
 END_TEST
 
@@ -348,6 +385,7 @@ static Suite *suite(void)
     tcase_add_test(tc, framer_lone_ff_between_values_is_silent);
     tcase_add_test(tc, framer_ff_inside_a_string_still_resyncs);
     tcase_add_test(tc, framer_bare_words_strings_and_arrays_are_values);
+    tcase_add_test(tc, framer_too_deep_is_reported_and_skipped);
     tcase_add_test(tc, framer_too_large_is_reported_at_once_and_skipped);
     tcase_add_test(tc, framer_exactly_the_limit_is_accepted);
     tcase_add_test(tc, framer_reset_from_a_callback_ends_the_feed);

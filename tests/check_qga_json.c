@@ -73,6 +73,23 @@ START_TEST(parse_errors_in_qemu_ga_words)
     ck_assert_ptr_null(parse("{\"a\": 1} x"));
     ck_assert_ptr_nonnull(strstr(err, "'x'"));
     ck_assert_ptr_null(gd_qga_json_parse("{\"a\":\"\0\"}", 9, err, sizeof(err)));
+    /* An escaped NUL would cut the string short: refused anywhere. */
+    ck_assert_ptr_null(parse("{\"execute\": \"guest-file-open\", \"arguments\": "
+                             "{\"path\": \"/tmp/a\\u0000b\"}}"));
+    ck_assert_str_eq(err, "JSON parse error, \\u0000 is not supported");
+    ck_assert_ptr_null(parse("{\"execute\": \"guest-ping\\u0000x\"}"));
+    ck_assert_str_eq(err, "JSON parse error, \\u0000 is not supported");
+    cJSON *ok = parse("{\"arguments\": {\"path\": \"/tmp/a\\\\u0000b\"}}");
+    ck_assert_ptr_nonnull(ok); /* a backslash, then u0000 */
+    ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(ok, "arguments"), "path")->valuestring,
+                     "/tmp/a\\u0000b");
+    cJSON_Delete(ok);
+    /* Duplicates at every depth, in arrays too. */
+    ck_assert_ptr_null(parse("{\"execute\": \"guest-exec\", \"arguments\": {\"path\": \"x\", "
+                             "\"arg\": [], \"arg\": [\"y\"]}}"));
+    ck_assert_str_eq(err, "JSON parse error, duplicate key");
+    ck_assert_ptr_null(parse("{\"a\": [{\"k\": 1, \"k\": 2}]}"));
+    ck_assert_str_eq(err, "JSON parse error, duplicate key");
     ck_assert_ptr_null(parse("{\"a\": \"\xc3\"}"));
     ck_assert_str_eq(err, "JSON parse error, invalid UTF-8 sequence");
 }

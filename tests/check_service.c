@@ -247,6 +247,38 @@ START_TEST(test_list)
 }
 END_TEST
 
+/* systemctl starts from the children's fixed environment plus what makes its
+ * output plain; nothing of the agent's own (systemd's NOTIFY_SOCKET,
+ * WATCHDOG_USEC, GLIBC_TUNABLES, its PATH and HOME) reaches it. */
+START_TEST(test_environment_is_fixed)
+{
+    setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1);
+    setenv("WATCHDOG_USEC", "30000000", 1);
+    setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_max=256", 1);
+    char *saved_path = strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+    setenv("PATH", "/opt/agent/bin:/usr/bin:/bin", 1);
+    cJSON *reply = call("{\"cmd\":\"service.list\"}");
+    setenv("PATH", saved_path, 1);
+    free(saved_path);
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    unsetenv("GLIBC_TUNABLES");
+    ck_assert_ptr_nonnull(result_of(reply));
+    cJSON_Delete(reply);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/environ.txt", dir);
+    char *env = read_text(path);
+    ck_assert_str_eq(env, "HOME=/root\n"
+                          "LANG=C.UTF-8\n"
+                          "LC_ALL=C\n"
+                          "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+                          "SYSTEMD_COLORS=0\n"
+                          "SYSTEMD_LOG_COLOR=0\n"
+                          "SYSTEMD_PAGER=\n");
+    free(env);
+}
+END_TEST
+
 START_TEST(test_status)
 {
     cJSON *reply = call("{\"cmd\":\"service.status\",\"args\":{\"name\":\"cron\"}}");
@@ -385,6 +417,7 @@ static Suite *service_suite(void)
     tcase_add_test(tc, test_this_machine);
     tcase_add_test(tc, test_list);
     tcase_add_test(tc, test_status);
+    tcase_add_test(tc, test_environment_is_fixed);
     tcase_add_test(tc, test_start_stop_restart);
     tcase_add_test(tc, test_change_errors);
     tcase_add_test(tc, test_timeout);

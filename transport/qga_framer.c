@@ -16,14 +16,16 @@ void gd_qga_framer_init(gd_qga_framer_t *f, size_t max_message, gd_qga_message_c
     f->ctx = ctx;
     f->resets = 0;
     f->kind = KIND_NONE;
-    f->depth = f->in_string = f->escape = f->discarding = 0;
+    f->depth = 0;
+    f->in_string = f->escape = f->discarding = 0;
 }
 
 static void value_done(gd_qga_framer_t *f)
 {
     gd_buf_reset(&f->buf);
     f->kind = KIND_NONE;
-    f->depth = f->in_string = f->escape = f->discarding = 0;
+    f->depth = 0;
+    f->in_string = f->escape = f->discarding = 0;
 }
 
 void gd_qga_framer_reset(gd_qga_framer_t *f)
@@ -153,7 +155,13 @@ int gd_qga_framer_feed(gd_qga_framer_t *f, const char *data, size_t len)
             } else if (c == '"') {
                 f->in_string = 1;
             } else if (c == '{' || c == '[') {
-                f->depth++;
+                if (++f->depth > GD_QGA_FRAME_MAX_DEPTH && !f->discarding) {
+                    unsigned resets = f->resets;
+                    gd_buf_reset(&f->buf);
+                    f->discarding = 1;
+                    report(f, GD_QGA_FRAME_TOO_DEEP);
+                    if (f->resets != resets) return err;
+                }
             } else if ((c == '}' || c == ']') && --f->depth == 0 && deliver(f)) {
                 return err;
             }

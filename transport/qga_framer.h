@@ -6,8 +6,9 @@
  *
  * Values are split by bracket counting (strings and escapes understood);
  * whether a value is valid JSON is the parser's business, later. A value
- * longer than max_message is reported once, as soon as it passes the limit,
- * and skipped to its end; memory never grows past max_message. */
+ * longer than max_message, or nested deeper than GD_QGA_FRAME_MAX_DEPTH, is
+ * reported once, as soon as it passes the limit, and skipped to its end;
+ * memory never grows past max_message. */
 #ifndef GUESTD_QGA_FRAMER_H
 #define GUESTD_QGA_FRAMER_H
 
@@ -18,7 +19,12 @@
 typedef enum {
     GD_QGA_FRAME_TOO_LARGE, /* a value passed max_message; its rest is skipped */
     GD_QGA_FRAME_CUT,       /* a partial value was dropped by a 0xFF */
+    GD_QGA_FRAME_TOO_DEEP,  /* a value nested past GD_QGA_FRAME_MAX_DEPTH; its rest is skipped */
 } gd_qga_frame_error_t;
+
+/* Brackets a value may nest: cJSON's own limit (CJSON_NESTING_LIMIT), which
+ * would refuse a deeper one anyway, less clearly. */
+#define GD_QGA_FRAME_MAX_DEPTH 1000
 
 /* text[len] is '\0'; text is valid only during the callback. */
 typedef void (*gd_qga_message_cb)(void *ctx, char *text, size_t len);
@@ -28,7 +34,8 @@ typedef struct gd_qga_framer_s {
     gd_buf_t buf;
     size_t max_message;
     int kind;       /* what is being read: nothing, a container, a string, a bare word */
-    int depth;      /* brackets open */
+    size_t depth;   /* brackets open; counted on while skipping: a size_t
+                       cannot wrap, however long the stream */
     int in_string;  /* inside "..." (in a container) */
     int escape;     /* after a backslash in a string */
     int discarding; /* the value passed the limit: skipping to its end */
