@@ -502,8 +502,8 @@ exit 1
 
 
 class Services(unittest.TestCase):
-    """service.* against a fake systemctl (first in the agent's PATH) in a
-    mount namespace of the agent's own where /run/systemd/system exists."""
+    """service.* against a fake systemctl (in /usr/local/sbin, first in the
+    children's fixed PATH) in a mount namespace of the agent's own where /run/systemd/system exists."""
 
     started = False
 
@@ -516,9 +516,13 @@ class Services(unittest.TestCase):
         with open(cls.fake, "w") as f:
             f.write(FAKE_SYSTEMCTL)
         os.chmod(cls.fake, 0o755)
-        env = dict(os.environ, PATH=cls.tmp + ":" + os.environ.get("PATH", "/usr/bin:/bin"))
+        # Children get the agent's fixed PATH, never the agent's own, so the
+        # fake is bind-mounted over its first directory, in the namespace only.
+        env = dict(os.environ, GUESTD_FAKE_BIN=cls.tmp)
         script = ("mount -n -t tmpfs tmpfs /run/systemd 2>/dev/null || "
                   "mount -n -t tmpfs tmpfs /run || exit 97; "
+                  "mkdir -p /usr/local/sbin && "
+                  "mount -n --bind \"$GUESTD_FAKE_BIN\" /usr/local/sbin || exit 96; "
                   "mkdir -p /run/systemd/system && exec \"$@\"")
         try:
             cls.agent = Agent(wrapper=["unshare", "-m", "--", "sh", "-c", script, "sh"], env=env)
