@@ -451,7 +451,13 @@ static void read_reserved(gd_qga_req_t *req, int status)
         gd_qga_reply_error(req, "GenericError", "the agent is stopping");
         return;
     }
-    enqueue(req, op->file, op);
+    /* The other channel may have closed the handle meanwhile. */
+    qga_file_t *f = handle_of(req);
+    if (!f) {
+        op_free(op);
+        return;
+    }
+    enqueue(req, f, op);
 }
 
 static void cmd_read(gd_qga_req_t *req, const cJSON *args)
@@ -472,7 +478,6 @@ static void cmd_read(gd_qga_req_t *req, const cJSON *args)
     qga_op_t *op = op_new(req, OP_READ);
     if (!op) return;
     op->count = (size_t)count;
-    op->file = f;
     if (req->id) {
         gd_buf_t id;
         gd_buf_init(&id);

@@ -5,7 +5,8 @@ requests without reading must not grow the agent past its out-queue bound.
 
 Figures are printed (stderr), then judged with generous bounds: the loop-lag
 target is 50 ms, the assertion 500 ms (a noisy 2-core machine); RSS is
-judged in the plain build only (ASan and valgrind keep freed memory).
+judged in the plain build only (ASan and valgrind keep freed memory), and
+under valgrind the lag is printed only.
 
 GUESTD_GREEDY_READ_BYTES sets the big read's size (default: the largest
 commands.file_max_bytes, 1 GiB; 64 MiB under a memory tool)."""
@@ -19,7 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from host import MEMORY_TOOL, Agent, scaled  # noqa: E402
+from host import MEMORY_TOOL, VALGRIND, Agent, scaled  # noqa: E402
 
 FILE_MAX = 1073741824  # the largest commands.file_max_bytes (agent/config.c)
 BIG = int(os.environ.get("GUESTD_GREEDY_READ_BYTES", 0)) or (64 << 20 if MEMORY_TOOL else FILE_MAX)
@@ -160,7 +161,8 @@ class LoopLagTest(unittest.TestCase):
                          % (what, BIG >> 20, seconds, n, worst, p99, LAG_BOUND_MS))
         self.assertIsNone(pinger.error)
         self.assertGreater(n, 0)
-        self.assertLess(worst, LAG_BOUND_MS, "%s: a ping waited %.0f ms" % (what, worst))
+        if not VALGRIND:  # 20-50 times slower: the figure is printed, not judged
+            self.assertLess(worst, LAG_BOUND_MS, "%s: a ping waited %.0f ms" % (what, worst))
 
     def test_native_file_read_does_not_stall_qga_pings(self):
         with self.agent() as agent:
@@ -217,7 +219,7 @@ class NonReadingHostTest(unittest.TestCase):
     pass the out-queue bound, so its RSS stays within that bound (+8 MiB);
     once the host reads, every request gets exactly one reply."""
 
-    N = 1000 if MEMORY_TOOL else 10000
+    N = 300 if MEMORY_TOOL else 10000
     SLACK_KIB = 8192
 
     def flood(self, agent, sock, payload, expect_ids, make_stream=Stream, settle=3.0):
