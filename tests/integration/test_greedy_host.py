@@ -13,6 +13,7 @@ commands.file_max_bytes, 1 GiB; 64 MiB under a memory tool)."""
 import json
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -104,28 +105,49 @@ class Stream:
         self.s.close()
 
 
-class Pinger(threading.Thread):
-    """Sends a ping every ~10 ms on its own connection and records each
+PINGER = r"""
+import json, socket, sys, time, select
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+request = sys.argv[2].encode() + b"\n"
+rtts, buf = [], b""
+print("ready", flush=True)
+while not select.select([sys.stdin], [], [], 0)[0]:
+    t0 = time.monotonic()
+    s.sendall(request)
+    while True:
+        while b"\n" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise SystemExit("connection closed")
+            buf += chunk
+        line, buf = buf.split(b"\n", 1)
+        if not line.startswith(b'{"event"'):
+            break
+    rtts.append((time.monotonic() - t0) * 1000)
+    time.sleep(0.01)
+print(json.dumps(rtts), flush=True)
+"""
+
+
+class Pinger:
+    """Sends a ping every ~10 ms on its own connection, from its own
+    process (the big reply's reader holds this one's GIL), and records each
     round trip (ms)."""
 
-    def __init__(self, stream, request):
-        super().__init__(daemon=True)
-        self.stream = stream
-        self.request = request
+    def __init__(self, path, request):
+        self.proc = subprocess.Popen([sys.executable, "-c", PINGER, path, request.decode().strip()],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.proc.stdout.readline()  # connected
         self.rtts = []
-        self.stop = threading.Event()
         self.error = None
 
-    def run(self):
-        try:
-            while not self.stop.is_set():
-                t0 = time.monotonic()
-                self.stream.send(self.request)
-                self.stream.reply(timeout=60)
-                self.rtts.append((time.monotonic() - t0) * 1000)
-                time.sleep(0.01)
-        except Exception as e:  # reported by the test
-            self.error = e
+    def finish(self):
+        out, _ = self.proc.communicate(b"stop\n", timeout=scaled(60))
+        if self.proc.returncode != 0:
+            self.error = "pinger exited with %d" % self.proc.returncode
+        else:
+            self.rtts = json.loads(out)
 
     def figures(self):
         r = sorted(self.rtts)
@@ -167,17 +189,14 @@ class LoopLagTest(unittest.TestCase):
     def test_native_file_read_does_not_stall_qga_pings(self):
         with self.agent() as agent:
             host = Stream(agent.sock)
-            q = Stream(self.qsock)
-            pinger = Pinger(q, b'{"execute":"guest-ping"}\n')
-            pinger.start()
+            pinger = Pinger(self.qsock, b'{"execute":"guest-ping"}')
             time.sleep(0.1)
             t0 = time.monotonic()
             host.send(json.dumps({"id": "big", "cmd": "file.read",
                                   "args": {"path": self.data, "max_bytes": BIG}}).encode() + b"\n")
             length, head, tail, _ = host.reply(timeout=600)
             seconds = time.monotonic() - t0
-            pinger.stop.set()
-            pinger.join(10)
+            pinger.finish()
             self.assertTrue(head.startswith(b'{"id":"big","ok":true,"result":{"data_b64":"'), head)
             self.assertTrue(tail.endswith(b'","size":%d,"eof":true}}' % BIG), tail)
             prefix = len(b'{"id":"big","ok":true,"result":{"data_b64":"')
@@ -185,31 +204,26 @@ class LoopLagTest(unittest.TestCase):
             self.assertEqual(length, prefix + b64_len(BIG) + suffix)
             self.judge("file.read", pinger, seconds)
             host.close()
-            q.close()
 
     def test_guest_file_read_does_not_stall_native_pings(self):
         with self.agent() as agent:
-            host = Stream(agent.sock)
             q = Stream(self.qsock)
             q.send(json.dumps({"execute": "guest-file-open",
                                "arguments": {"path": self.data}}).encode())
             handle = q.reply()[3]["return"]
-            pinger = Pinger(host, b'{"id":"p","cmd":"ping"}\n')
-            pinger.start()
+            pinger = Pinger(agent.sock, b'{"id":"p","cmd":"ping"}')
             time.sleep(0.1)
             t0 = time.monotonic()
             q.send(json.dumps({"execute": "guest-file-read", "id": 7,
                                "arguments": {"handle": handle, "count": BIG}}).encode())
             length, head, tail, _ = q.reply(timeout=600)
             seconds = time.monotonic() - t0
-            pinger.stop.set()
-            pinger.join(10)
+            pinger.finish()
             head_text = b'{"return": {"count": %d, "buf-b64": "' % BIG
             self.assertTrue(head.startswith(head_text), head)
             self.assertTrue(tail.endswith(b'", "eof": false}, "id": 7}'), tail)
             self.assertEqual(length, len(head_text) + b64_len(BIG) + len(b'", "eof": false}, "id": 7}'))
             self.judge("guest-file-read", pinger, seconds)
-            host.close()
             q.close()
 
 
