@@ -27,12 +27,10 @@ static void read_first_line(const char *path, char *buf, size_t len)
 {
     buf[0] = '\0';
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
+    if (fd < 0) return;
     ssize_t n = read(fd, buf, len - 1);
     close(fd);
-    if (n <= 0)
-        return;
+    if (n <= 0) return;
     buf[n] = '\0';
     buf[strcspn(buf, "\n")] = '\0';
 }
@@ -74,8 +72,7 @@ static void publish_hello(gd_agent_t *a)
      * straight to the channel, first, with a seq from the bus's sequence. */
     gd_event_t *ev = gd_event_new("hello", gd_bus_take_seq(&a->bus), a->bus.now_ms(), data);
     cJSON_Delete(data);
-    if (!ev)
-        return;
+    if (!ev) return;
     gd_channel_send_event(a->channel, ev);
     gd_event_unref(ev);
 }
@@ -110,10 +107,10 @@ static const gd_channel_cbs_t channel_cbs = {
  * replies of the second channel or made for qemu-ga requests are its to
  * route ---- */
 
-static void on_host_data(void *ctx, uint64_t gen, char *data, size_t len)
+static size_t on_host_data(void *ctx, uint64_t gen, char *data, size_t len)
 {
     gd_agent_t *a = ctx;
-    gd_qga_feed_main(a->qga, gen, data, len);
+    return gd_qga_feed_main(a->qga, gen, data, len);
 }
 
 static const gd_channel_cbs_t channel_cbs_dialects = {
@@ -124,9 +121,27 @@ static const gd_channel_cbs_t channel_cbs_dialects = {
 static void send_reply(void *ctx, uint64_t gen, const char *line, size_t len)
 {
     gd_agent_t *a = ctx;
-    if (gd_qga_route_reply(a->qga, gen, line, len))
-        return;
+    if (gd_qga_route_reply(a->qga, gen, line, len)) return;
     gd_channel_send_reply(a->channel, gen, line, len);
+}
+
+static void send_reply_owned(void *ctx, uint64_t gen, char *line, size_t len)
+{
+    gd_agent_t *a = ctx;
+    if (gd_qga_route_reply(a->qga, gen, line, len)) {
+        free(line);
+        return;
+    }
+    gd_channel_send_reply_owned(a->channel, gen, line, line, len);
+}
+
+/* The reservations (agent/owed.h) of the channel a reply goes to. */
+static gd_owed_t *owed_of(void *ctx, uint64_t gen)
+{
+    gd_agent_t *a = ctx;
+    gd_channel_t *port = gd_qga_port(a->qga);
+    if ((gen & GD_QGA_GEN_PORT) && !(gen & GD_QGA_GEN_INTERNAL)) return port ? &port->owed : NULL;
+    return a->channel_initialised ? &a->channel->owed : NULL;
 }
 
 /* Every event on the bus goes to the host while one is attached (and
@@ -134,8 +149,7 @@ static void send_reply(void *ctx, uint64_t gen, const char *line, size_t len)
 static int deliver_to_channel(gd_bus_sub_t *sub, gd_event_t *ev)
 {
     gd_agent_t *a = sub->data;
-    if (gd_qga_events_wanted(a->qga, a->channel->gen))
-        gd_channel_send_event(a->channel, ev);
+    if (gd_qga_events_wanted(a->qga, a->channel->gen)) gd_channel_send_event(a->channel, ev);
     return 0;
 }
 
@@ -145,11 +159,9 @@ static void on_metrics_timer(uv_timer_t *t)
 {
     gd_agent_t *a = t->data;
     a->metrics_ticks++;
-    if (!a->metrics)
-        return;
+    if (!a->metrics) return;
     gd_buf_t *sample = &a->sample;
-    if (gd_metrics_collect(a->metrics, GD_METRICS_ALL, sample) != 0 || sample->len == 0)
-        return;
+    if (gd_metrics_collect(a->metrics, GD_METRICS_ALL, sample) != 0 || sample->len == 0) return;
     gd_bus_publish_raw(&a->bus, "metrics", sample->data, sample->len);
 }
 
@@ -189,8 +201,7 @@ static void on_hup(uv_signal_t *s, int signum)
 
 /* ---- life cycle ---- */
 
-int gd_agent_init(gd_agent_t *a, uv_loop_t *loop, const gd_config_t *cfg, char *err,
-                  size_t errlen)
+int gd_agent_init(gd_agent_t *a, uv_loop_t *loop, const gd_config_t *cfg, char *err, size_t errlen)
 {
     memset(a, 0, sizeof(*a));
     a->loop = loop;
@@ -199,8 +210,7 @@ int gd_agent_init(gd_agent_t *a, uv_loop_t *loop, const gd_config_t *cfg, char *
     gd_fd_budget_from_rlimit(&a->fds);
     gd_buf_init(&a->sample);
     read_first_line("/proc/sys/kernel/random/boot_id", a->boot_id, sizeof(a->boot_id));
-    if (gethostname(a->hostname, sizeof(a->hostname)) != 0)
-        a->hostname[0] = '\0';
+    if (gethostname(a->hostname, sizeof(a->hostname)) != 0) a->hostname[0] = '\0';
     a->hostname[sizeof(a->hostname) - 1] = '\0';
 
     int r = gd_bus_init(&a->bus, loop);
@@ -215,6 +225,8 @@ int gd_agent_init(gd_agent_t *a, uv_loop_t *loop, const gd_config_t *cfg, char *
         return -ENOMEM;
     }
     gd_dispatch_init(a->dispatch, a, send_reply, a);
+    a->dispatch->send_owned = send_reply_owned;
+    a->dispatch->owed_of = owed_of;
     gd_dispatch_configure(a->dispatch, cfg->commands.allow, cfg->commands.deny, max_concurrent(a));
     r = gd_channel_init(a->channel, loop, cfg->channel.spec, (size_t)cfg->channel.max_message_bytes,
                         (size_t)cfg->channel.out_queue_bytes, (uint64_t)cfg->channel.poll_ms,
@@ -222,12 +234,10 @@ int gd_agent_init(gd_agent_t *a, uv_loop_t *loop, const gd_config_t *cfg, char *
                         cfg->channel.dialect == 1 /* guestd */ ? &channel_cbs
                                                                : &channel_cbs_dialects,
                         a, err, errlen);
-    if (r < 0)
-        return r;
+    if (r < 0) return r;
     a->channel_initialised = 1;
     r = gd_qga_new(&a->qga, a, err, errlen); /* qemu-ga's dialect, second channel */
-    if (r < 0)
-        return r;
+    if (r < 0) return r;
     r = gd_bus_subscribe(&a->bus, &a->channel_sub, "channel", GD_CHANNEL_SUB_QUEUE,
                          deliver_to_channel, a);
     if (r < 0) {
@@ -240,8 +250,7 @@ int gd_agent_init(gd_agent_t *a, uv_loop_t *loop, const gd_config_t *cfg, char *
         return r;
     }
     r = gd_metrics_new(&a->metrics, loop, cfg, err, errlen);
-    if (r < 0)
-        return r;
+    if (r < 0) return r;
     uv_timer_init(loop, &a->metrics_timer);
     uv_timer_init(loop, &a->health_timer);
     a->metrics_timer.data = a->health_timer.data = a;
@@ -252,8 +261,7 @@ int gd_agent_init(gd_agent_t *a, uv_loop_t *loop, const gd_config_t *cfg, char *
     a->handles_initialised = 1;
     /* Health: its checks, and the metrics log it owns and watches. */
     r = gd_health_init(a, err, errlen);
-    if (r < 0)
-        return r;
+    if (r < 0) return r;
     return 0;
 }
 
@@ -265,8 +273,7 @@ int gd_agent_start(gd_agent_t *a)
     uv_signal_start(&a->sig_hup, on_hup, SIGHUP);
     start_timers(a);
     int r = gd_channel_start(a->channel, err, sizeof(err));
-    if (r == 0)
-        r = gd_qga_start(a->qga, err, sizeof(err));
+    if (r == 0) r = gd_qga_start(a->qga, err, sizeof(err));
     if (r < 0) {
         gd_error("%s", err);
         a->exit_code = 1;
@@ -291,8 +298,7 @@ static void on_channel_closed(gd_channel_t *ch)
 
 void gd_agent_stop(gd_agent_t *a)
 {
-    if (a->stopping)
-        return;
+    if (a->stopping) return;
     a->stopping = 1;
     gd_health_stopping(a);
     gd_dispatch_close(a->dispatch);
@@ -305,24 +311,19 @@ void gd_agent_stop(gd_agent_t *a)
         uv_close((uv_handle_t *)&a->sig_int, on_closed);
         uv_close((uv_handle_t *)&a->sig_hup, on_closed);
     }
-    if (a->history)
-        gd_history_free(a->history);
+    if (a->history) gd_history_free(a->history);
     a->history = NULL;
-    if (a->channel_sub.subscribed)
-        gd_bus_unsubscribe(&a->channel_sub);
-    if (a->channel_initialised)
-        gd_channel_close(a->channel, on_channel_closed);
+    if (a->channel_sub.subscribed) gd_bus_unsubscribe(&a->channel_sub);
+    if (a->channel_initialised) gd_channel_close(a->channel, on_channel_closed);
     gd_bus_close(&a->bus, NULL);
 }
 
 void gd_agent_free(gd_agent_t *a)
 {
-    if (a->metrics)
-        gd_metrics_free(a->metrics);
+    if (a->metrics) gd_metrics_free(a->metrics);
     a->metrics = NULL;
     if (a->channel) {
-        if (a->channel_initialised)
-            gd_channel_free(a->channel);
+        if (a->channel_initialised) gd_channel_free(a->channel);
         free(a->channel);
     }
     gd_qga_free(a->qga);
@@ -349,8 +350,7 @@ int gd_agent_apply_config(gd_agent_t *a, const gd_config_t *next, char *err, siz
         const char *old_val = (const char *)&a->cfg + k->offset;
         const char *new_val = (const char *)next + k->offset;
         size_t size = k->type == GD_CFG_STRING ? GD_CFG_STR_MAX : sizeof(int64_t);
-        if (memcmp(old_val, new_val, size) == 0)
-            continue;
+        if (memcmp(old_val, new_val, size) == 0) continue;
         if (!k->runtime) {
             refused++;
             if (used < errlen)
@@ -371,11 +371,9 @@ int gd_agent_apply_config(gd_agent_t *a, const gd_config_t *next, char *err, siz
     if (a->channel_initialised)
         gd_channel_set_poll(a->channel, (uint64_t)a->cfg.channel.poll_ms,
                             (uint64_t)a->cfg.channel.poll_max_ms);
-    if (a->metrics)
-        gd_metrics_apply_config(a->metrics, &a->cfg);
+    if (a->metrics) gd_metrics_apply_config(a->metrics, &a->cfg);
     /* A new interval takes effect at once, not after the old one runs out. */
-    if (timers_changed && a->handles_initialised && !a->stopping)
-        start_timers(a);
+    if (timers_changed && a->handles_initialised && !a->stopping) start_timers(a);
     return refused;
 }
 
@@ -387,10 +385,8 @@ int gd_agent_reload(gd_agent_t *a, char *err, size_t errlen)
                                 !a->config_explicit, err, errlen);
     for (int i = 0; r == 0 && i < a->n_overrides; i++)
         r = gd_config_set_dotted(&next, a->overrides[i], err, errlen);
-    if (r == 0)
-        r = gd_config_validate(&next, err, errlen);
-    if (r != 0)
-        return -EINVAL;
+    if (r == 0) r = gd_config_validate(&next, err, errlen);
+    if (r != 0) return -EINVAL;
     a->reloads++;
     char refused[512];
     if (gd_agent_apply_config(a, &next, refused, sizeof(refused)) > 0)
@@ -400,6 +396,5 @@ int gd_agent_reload(gd_agent_t *a, char *err, size_t errlen)
 
 void gd_agent_after_flush(gd_agent_t *a, void (*cb)(void *arg), void *arg)
 {
-    if (!a->channel_initialised || gd_channel_after_flush(a->channel, cb, arg) != 0)
-        cb(arg);
+    if (!a->channel_initialised || gd_channel_after_flush(a->channel, cb, arg) != 0) cb(arg);
 }

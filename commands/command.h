@@ -9,17 +9,19 @@
 
 #include <cjson/cJSON.h>
 
+#include "agent/owed.h"
+
 struct gd_agent_s;
 struct gd_dispatch_s;
 
 typedef enum {
-    GD_ARG_STRING,       /* JSON string */
-    GD_ARG_INT,          /* JSON number with no fraction, within [min, max] */
-    GD_ARG_BOOL,         /* true / false */
-    GD_ARG_OBJECT,       /* JSON object */
-    GD_ARG_STRING_ARRAY, /* array of strings */
-    GD_ARG_INT_OR_STRING,/* a number or a string (signals, ids) */
-    GD_ARG_ANY,          /* any JSON value (config.set value, exec.cancel request_id) */
+    GD_ARG_STRING,        /* JSON string */
+    GD_ARG_INT,           /* JSON number with no fraction, within [min, max] */
+    GD_ARG_BOOL,          /* true / false */
+    GD_ARG_OBJECT,        /* JSON object */
+    GD_ARG_STRING_ARRAY,  /* array of strings */
+    GD_ARG_INT_OR_STRING, /* a number or a string (signals, ids) */
+    GD_ARG_ANY,           /* any JSON value (config.set value, exec.cancel request_id) */
 } gd_arg_type_t;
 
 typedef struct gd_arg_spec_s {
@@ -53,12 +55,15 @@ struct gd_request_s {
     struct gd_dispatch_s *dispatch;
     struct gd_agent_s *agent; /* the running agent: config, bus, history... */
     const gd_command_t *cmd;
-    cJSON *id;                /* a copy of the request id, or NULL */
-    cJSON *args;              /* owned by the request */
-    uint64_t conn_gen;        /* the host connection this answers */
-    uint64_t started_ns;      /* uv_hrtime() when dispatched */
-    void *data;               /* the handler's own state */
-    gd_request_t *next, *prev;/* the dispatcher's list of requests in flight */
+    cJSON *id;                 /* a copy of the request id, or NULL */
+    cJSON *args;               /* owned by the request */
+    uint64_t conn_gen;         /* the host connection this answers */
+    uint64_t started_ns;       /* uv_hrtime() when dispatched */
+    void *data;                /* the handler's own state */
+    gd_request_t *next, *prev; /* the dispatcher's list of requests in flight */
+    size_t owed;               /* bytes reserved for its reply (gd_request_reserve) */
+    gd_owed_waiter_t owed_wait;
+    void (*owed_resume)(gd_request_t *req, int status);
 };
 
 /* Sends {"id":..,"ok":true,"result":RESULT} and frees the request. Takes
@@ -68,6 +73,20 @@ void gd_reply_ok(gd_request_t *req, cJSON *result);
  * the request. code is one of protocol.md's error codes. */
 void gd_reply_error(gd_request_t *req, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Sends a reply line built elsewhere (in the thread pool: a large result
+ * is never printed on the loop), ending in '\n'. Takes ownership of line
+ * (malloc'd) and frees the request. */
+void gd_reply_line(gd_request_t *req, char *line, size_t len);
+/* Reserves bytes for req's reply against the agent's owed bound (agent/
+ * owed.h); released when the request is freed. 0: reserved now; 1: resume
+ * runs later from the loop with status 0 (reserved) or -ECANCELED (the
+ * agent is stopping: resume must answer the request). */
+int gd_request_reserve(gd_request_t *req, size_t bytes,
+                       void (*resume)(gd_request_t *req, int status));
+/* The request's id printed as JSON ("null" when it has none), for a reply
+ * line built outside the dispatcher. malloc'd, or NULL. */
+char *gd_request_id_json(const gd_request_t *req);
+
 /* errno text as the message, code "failed" or "not_found" for ENOENT/ESRCH. */
 void gd_reply_errno(gd_request_t *req, int err, const char *what);
 

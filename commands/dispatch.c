@@ -6,6 +6,7 @@
 #include <fnmatch.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +149,10 @@ static void request_free(gd_request_t *req)
         d->inflight = req->next;
     if (req->next) req->next->prev = req->prev;
     if (req->cmd && (req->cmd->flags & GD_CMD_CONCURRENT)) d->running--;
+    if (req->owed && d->owed_of) {
+        gd_owed_t *o = d->owed_of(d->send_ctx, req->conn_gen);
+        if (o) gd_owed_release(o, req->owed);
+    }
     cJSON_Delete(req->id);
     cJSON_Delete(req->args);
     free(req);
@@ -164,6 +169,46 @@ void gd_reply_ok(gd_request_t *req, cJSON *result)
         cJSON_Delete(result);
     }
     request_free(req);
+}
+
+void gd_reply_line(gd_request_t *req, char *line, size_t len)
+{
+    gd_dispatch_t *d = req->dispatch;
+    if (d->closing) {
+        free(line);
+    } else if (d->send_owned) {
+        d->send_owned(d->send_ctx, req->conn_gen, line, len);
+    } else {
+        d->send(d->send_ctx, req->conn_gen, line, len);
+        free(line);
+    }
+    request_free(req);
+}
+
+static void on_owed(gd_owed_waiter_t *w, int status)
+{
+    gd_request_t *req = (gd_request_t *)((char *)w - offsetof(gd_request_t, owed_wait));
+    if (status == 0) req->owed = w->bytes;
+    req->owed_resume(req, status);
+}
+
+int gd_request_reserve(gd_request_t *req, size_t bytes,
+                       void (*resume)(gd_request_t *req, int status))
+{
+    gd_dispatch_t *d = req->dispatch;
+    gd_owed_t *o = d->owed_of ? d->owed_of(d->send_ctx, req->conn_gen) : NULL;
+    if (!o) return 0;
+    req->owed_resume = resume;
+    req->owed_wait.cb = on_owed;
+    int r = gd_owed_reserve(o, &req->owed_wait, bytes);
+    if (r == 0) req->owed = bytes;
+    return r;
+}
+
+char *gd_request_id_json(const gd_request_t *req)
+{
+    if (!req->id) return strdup("null");
+    return cJSON_PrintUnformatted(req->id);
 }
 
 void gd_reply_error(gd_request_t *req, const char *code, const char *fmt, ...)

@@ -20,10 +20,16 @@ int gd_error_code_known(const char *code);
 
 /* Sends one complete line (ending in '\n') to connection conn_gen. */
 typedef void (*gd_dispatch_send_fn)(void *ctx, uint64_t conn_gen, const char *line, size_t len);
+/* The same, taking ownership of line (malloc'd). */
+typedef void (*gd_dispatch_send_owned_fn)(void *ctx, uint64_t conn_gen, char *line, size_t len);
 
 typedef struct gd_dispatch_s {
     struct gd_agent_s *agent;
     gd_dispatch_send_fn send;
+    gd_dispatch_send_owned_fn send_owned; /* NULL: send, then free */
+    /* The reservations of the channel conn_gen's replies go to; NULL
+     * (or returning NULL): replies are not reserved for. */
+    struct gd_owed_s *(*owed_of)(void *ctx, uint64_t conn_gen);
     void *send_ctx;
     gd_request_t *inflight; /* requests handed to a handler, not yet replied */
     unsigned running;       /* of which GD_CMD_CONCURRENT */

@@ -19,7 +19,14 @@
 #include "agent/base64.h"
 #include "agent/utf8.h"
 
-typedef enum { OP_READ, OP_WRITE, OP_STAT } file_op_t;
+typedef enum { OP_READ, OP_WRITE, OP_STAT, OP_READ_DATA } file_op_t;
+
+/* Bytes read per pread of file.read: a multiple of 3, so each chunk
+ * encodes to whole base64 quads. */
+#define READ_CHUNK (3 * 21846)
+/* The reply line around the data: {"id":..,"ok":true,"result":{"data_b64":"
+ * then ","size":N,"eof":B}}\n, the id excluded. */
+#define READ_LINE_OVERHEAD 96
 
 typedef struct file_job_s {
     gd_request_t *req;
@@ -29,7 +36,12 @@ typedef struct file_job_s {
     uint64_t cap;     /* commands.file_max_bytes when the request came */
     /* read */
     uint64_t offset, max_bytes;
+    uint64_t want; /* bytes to read: max_bytes, or what the file holds past offset */
     int eof;
+    int fd;        /* open between the two steps of a read */
+    char *id_json; /* the request's id, printed on the loop */
+    char *line;    /* the whole reply line, built in the pool */
+    size_t line_len, line_cap;
     /* write */
     const char *data_b64; /* inside req->args */
     size_t data_b64_len;
@@ -77,9 +89,11 @@ static const char *type_name(mode_t m)
     return "unknown";
 }
 
-/* ---- file.read ---- */
+/* ---- file.read: the file is opened and checked in the pool, its reply
+ * size reserved on the loop (agent/owed.h), then read and encoded straight
+ * into the reply line in the pool: the loop never touches the data ---- */
 
-static void do_read(file_job_t *j)
+static void do_open_read(file_job_t *j)
 {
     /* O_NONBLOCK: a FIFO or a terminal must not hold a pool thread. */
     int fd = open(j->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -89,45 +103,94 @@ static void do_read(file_job_t *j)
     }
     if (fstat(fd, &j->st) != 0) {
         job_errno(j, errno, "stat");
-        goto out;
-    }
-    if (S_ISDIR(j->st.st_mode)) {
+    } else if (S_ISDIR(j->st.st_mode)) {
         job_errno(j, EISDIR, "read");
-        goto out;
-    }
-    if (!S_ISREG(j->st.st_mode) && !S_ISCHR(j->st.st_mode) && !S_ISBLK(j->st.st_mode)) {
+    } else if (!S_ISREG(j->st.st_mode) && !S_ISCHR(j->st.st_mode) && !S_ISBLK(j->st.st_mode)) {
         job_error(j, "failed", "read %s: not a regular file (a %s)", j->path,
                   type_name(j->st.st_mode));
-        goto out;
+    } else {
+        j->fd = fd;
+        /* A regular file says how much it holds (procfs files say 0: not
+         * known); the reply is reserved for that much, not max_bytes. */
+        j->want = j->max_bytes;
+        if (S_ISREG(j->st.st_mode) && j->st.st_size > 0) {
+            uint64_t size = (uint64_t)j->st.st_size;
+            uint64_t left = size > j->offset ? size - j->offset : 0;
+            if (left < j->want) j->want = left;
+        }
+        return;
     }
-    /* One byte past max_bytes tells whether the end was reached, even for
-     * files whose size stat does not know (/proc). */
-    size_t want = (size_t)j->max_bytes + 1;
-    char *data = malloc(want);
-    if (!data) {
+    close(fd);
+}
+
+/* A number as cJSON prints it, so the line reads like every other reply. */
+static int print_number(char *out, size_t len, double d)
+{
+    int n = snprintf(out, len, "%1.15g", d);
+    if (strtod(out, NULL) != d) n = snprintf(out, len, "%1.17g", d);
+    return n;
+}
+
+static void do_read_data(file_job_t *j)
+{
+    char *chunk = malloc(READ_CHUNK);
+    size_t id_len = strlen(j->id_json);
+    j->line_cap = id_len + READ_LINE_OVERHEAD + gd_base64_encoded_len((size_t)j->want) + 1;
+    j->line = malloc(j->line_cap);
+    if (!chunk || !j->line) {
         job_error(j, "internal", "out of memory reading %s", j->path);
         goto out;
     }
-    size_t got = 0;
-    while (got < want) {
-        ssize_t n = pread(fd, data + got, want - got, (off_t)(j->offset + got));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) break; /* a device with nothing more for now */
-        if (n < 0) {
+    size_t n = (size_t)snprintf(j->line, j->line_cap,
+                                "{\"id\":%s,\"ok\":true,\"result\":{\"data_b64\":\"", j->id_json);
+    uint64_t got = 0;
+    size_t have = 0; /* bytes in chunk not encoded yet (fewer than 3 between reads) */
+    int stopped = 0; /* the end, or a device with nothing more for now */
+    while (got < j->want) {
+        size_t room = READ_CHUNK - have;
+        if (room > j->want - got) room = (size_t)(j->want - got);
+        ssize_t r = pread(j->fd, chunk + have, room, (off_t)(j->offset + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EAGAIN) {
+            stopped = 1;
+            break;
+        }
+        if (r < 0) {
             job_errno(j, errno, "read");
-            free(data);
             goto out;
         }
-        if (n == 0) break;
-        got += (size_t)n;
+        if (r == 0) {
+            stopped = 1;
+            break;
+        }
+        got += (uint64_t)r;
+        have += (size_t)r;
+        size_t whole = have - have % 3;
+        n += gd_base64_encode_to(j->line + n, chunk, whole);
+        memmove(chunk, chunk + whole, have - whole);
+        have -= whole;
     }
-    j->eof = got < want;
-    if (got > j->max_bytes) got = (size_t)j->max_bytes;
-    if (gd_base64_encode(&j->buf, data, got) != 0)
-        job_error(j, "internal", "out of memory encoding %s", j->path);
-    free(data);
+    n += gd_base64_encode_to(j->line + n, chunk, have);
+    /* One byte past what was read tells whether the end was reached, even
+     * for files whose size stat does not know (/proc). */
+    if (!stopped) {
+        char probe;
+        ssize_t r;
+        do {
+            r = pread(j->fd, &probe, 1, (off_t)(j->offset + got));
+        } while (r < 0 && errno == EINTR);
+        stopped = r == 0 || (r < 0 && errno == EAGAIN);
+    }
+    j->eof = stopped;
+    char size[40];
+    print_number(size, sizeof(size), (double)j->st.st_size);
+    n += (size_t)snprintf(j->line + n, j->line_cap - n, "\",\"size\":%s,\"eof\":%s}}\n", size,
+                          j->eof ? "true" : "false");
+    j->line_len = n;
 out:
-    close(fd);
+    free(chunk);
+    close(j->fd);
+    j->fd = -1;
 }
 
 /* ---- file.write ---- */
@@ -305,7 +368,10 @@ static void job_work(uv_work_t *w)
     file_job_t *j = w->data;
     switch (j->op) {
     case OP_READ:
-        do_read(j);
+        do_open_read(j);
+        break;
+    case OP_READ_DATA:
+        do_read_data(j);
         break;
     case OP_WRITE:
         do_write(j);
@@ -339,9 +405,48 @@ static cJSON *stat_result(const file_job_t *j)
     return r;
 }
 
+static void job_free(file_job_t *j)
+{
+    if (j->fd >= 0) close(j->fd);
+    gd_buf_free(&j->buf);
+    free(j->line);
+    cJSON_free(j->id_json);
+    free(j);
+}
+
+static void start_job(gd_request_t *req, file_job_t *j);
+
+/* The reply's room is reserved: read. */
+static void read_reserved(gd_request_t *req, int status)
+{
+    file_job_t *j = req->data;
+    if (status != 0) {
+        gd_reply_error(req, "internal", "file.read cancelled: the agent is stopping");
+        job_free(j);
+        return;
+    }
+    j->op = OP_READ_DATA;
+    start_job(req, j);
+}
+
 static void job_after_work(uv_work_t *w, int status)
 {
     file_job_t *j = w->data;
+    if (status == 0 && !j->code && j->op == OP_READ) {
+        /* Opened: the reply's size is reserved before a byte is read. */
+        gd_request_t *req = j->req;
+        req->data = j;
+        size_t line = strlen(j->id_json) + READ_LINE_OVERHEAD + gd_base64_encoded_len(j->want);
+        if (gd_request_reserve(req, line, read_reserved) == 0) read_reserved(req, 0);
+        return;
+    }
+    if (status == 0 && !j->code && j->op == OP_READ_DATA) {
+        char *line = j->line;
+        j->line = NULL;
+        gd_reply_line(j->req, line, j->line_len);
+        job_free(j);
+        return;
+    }
     if (status != 0) {
         gd_reply_error(j->req, "internal", "%s cancelled: %s", j->req->cmd->name,
                        uv_strerror(status));
@@ -349,12 +454,7 @@ static void job_after_work(uv_work_t *w, int status)
         gd_reply_error(j->req, j->code, "%s", j->message);
     } else {
         cJSON *r;
-        if (j->op == OP_READ) {
-            r = cJSON_CreateObject();
-            cJSON_AddStringToObject(r, "data_b64", j->buf.data ? j->buf.data : "");
-            cJSON_AddNumberToObject(r, "size", (double)j->st.st_size);
-            cJSON_AddBoolToObject(r, "eof", j->eof);
-        } else if (j->op == OP_WRITE) {
+        if (j->op == OP_WRITE) {
             r = cJSON_CreateObject();
             cJSON_AddNumberToObject(r, "written", (double)j->written);
         } else {
@@ -362,8 +462,7 @@ static void job_after_work(uv_work_t *w, int status)
         }
         gd_reply_ok(j->req, r);
     }
-    gd_buf_free(&j->buf);
-    free(j);
+    job_free(j);
 }
 
 static void start_job(gd_request_t *req, file_job_t *j)
@@ -371,8 +470,7 @@ static void start_job(gd_request_t *req, file_job_t *j)
     j->work.data = j;
     int rc = uv_queue_work(req->agent->loop, &j->work, job_work, job_after_work);
     if (rc != 0) {
-        gd_buf_free(&j->buf);
-        free(j);
+        job_free(j);
         gd_reply_error(req, "internal", "cannot queue work: %s", uv_strerror(rc));
     }
 }
@@ -398,6 +496,7 @@ static file_job_t *new_job(gd_request_t *req, const cJSON *args, file_op_t op)
     j->op = op;
     j->path = path;
     j->mode = -1;
+    j->fd = -1;
     j->cap = (uint64_t)req->agent->cfg.commands.file_max_bytes;
     gd_buf_init(&j->buf);
     return j;
@@ -429,6 +528,12 @@ static void cmd_read(gd_request_t *req, const cJSON *args)
     if (!j) return;
     j->offset = (uint64_t)gd_arg_int(args, "offset", 0);
     j->max_bytes = (uint64_t)max_bytes;
+    j->id_json = gd_request_id_json(req);
+    if (!j->id_json) {
+        job_free(j);
+        gd_reply_error(req, "internal", "out of memory");
+        return;
+    }
     start_job(req, j);
 }
 

@@ -6,6 +6,7 @@
 #include "commands/qga.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -115,6 +116,7 @@ static void req_free(gd_qga_req_t *req)
         q->inflight = req->next;
     if (req->next) req->next->prev = req->prev;
     if (req->concurrent && q->agent->dispatch->running > 0) q->agent->dispatch->running--;
+    if (req->owed && req->conn->channel) gd_owed_release(&req->conn->channel->owed, req->owed);
     cJSON_Delete(req->id);
     cJSON_Delete(req->args);
     free(req);
@@ -155,6 +157,34 @@ void gd_qga_reply_error(gd_qga_req_t *req, const char *cls, const char *fmt, ...
 void gd_qga_reply_errno(gd_qga_req_t *req, int err, const char *what)
 {
     gd_qga_reply_error(req, "GenericError", "%s: %s", what, strerror(err < 0 ? -err : err));
+}
+
+void gd_qga_reply_line(gd_qga_req_t *req, char *heap, const char *line, size_t len)
+{
+    gd_qga_t *q = req->qga;
+    if (!q->stopping && req->conn->channel)
+        gd_channel_send_reply_owned(req->conn->channel, req->gen, heap, line, len);
+    else
+        free(heap);
+    req_free(req);
+}
+
+static void on_owed(gd_owed_waiter_t *w, int status)
+{
+    gd_qga_req_t *req = (gd_qga_req_t *)((char *)w - offsetof(gd_qga_req_t, owed_wait));
+    if (status == 0) req->owed = w->bytes;
+    req->owed_resume(req, status);
+}
+
+int gd_qga_reserve(gd_qga_req_t *req, size_t bytes, void (*resume)(gd_qga_req_t *req, int status))
+{
+    if (!req->conn->channel) return 0;
+    gd_owed_t *o = &req->conn->channel->owed;
+    req->owed_resume = resume;
+    req->owed_wait.cb = on_owed;
+    int r = gd_owed_reserve(o, &req->owed_wait, bytes);
+    if (r == 0) req->owed = bytes;
+    return r;
 }
 
 void gd_qga_reply_nothing(gd_qga_req_t *req)
@@ -373,6 +403,13 @@ static uint64_t native_gen(const gd_qga_conn_t *conn)
     return conn->index == 0 ? conn->gen : (conn->gen | GD_QGA_GEN_PORT);
 }
 
+/* No next request while the replies owed are over the bound: the link
+ * stops, and the channel feeds the rest once room frees. */
+static void pause_if_full(gd_qga_conn_t *conn)
+{
+    if (!gd_channel_admitting(conn->channel)) gd_qga_link_pause(&conn->link);
+}
+
 static void on_guestd_line(void *ctx, char *line, size_t len)
 {
     gd_qga_conn_t *conn = ctx;
@@ -380,11 +417,11 @@ static void on_guestd_line(void *ctx, char *line, size_t len)
     /* Both dialects on one connection: a qemu-ga request on a connection
      * that began with guestd's protocol is still answered in its own. */
     if (conn->link.dialect == GD_DIALECT_AUTO && memmem(line, len, "\"execute\"", 9) &&
-        gd_qga_is_request(line, len)) {
+        gd_qga_is_request(line, len))
         handle_message(conn, line, len);
-        return;
-    }
-    gd_dispatch_line(conn->qga->agent->dispatch, native_gen(conn), line, len);
+    else
+        gd_dispatch_line(conn->qga->agent->dispatch, native_gen(conn), line, len);
+    pause_if_full(conn);
 }
 
 static void on_guestd_too_large(void *ctx)
@@ -392,6 +429,7 @@ static void on_guestd_too_large(void *ctx)
     gd_qga_conn_t *conn = ctx;
     gd_dispatch_too_large(conn->qga->agent->dispatch, native_gen(conn),
                           (size_t)conn->qga->agent->cfg.channel.max_message_bytes);
+    pause_if_full(conn);
 }
 
 static void on_qga_message(void *ctx, char *text, size_t len)
@@ -400,11 +438,11 @@ static void on_qga_message(void *ctx, char *text, size_t len)
     conn->channel->lines_in++;
     /* ... and a guestd request on a qemu-ga connection in its own. */
     if (conn->link.dialect == GD_DIALECT_AUTO && memmem(text, len, "\"cmd\"", 5) &&
-        !gd_qga_is_request(text, len)) {
+        !gd_qga_is_request(text, len))
         gd_dispatch_line(conn->qga->agent->dispatch, native_gen(conn), text, len);
-        return;
-    }
-    handle_message(conn, text, len);
+    else
+        handle_message(conn, text, len);
+    pause_if_full(conn);
 }
 
 static void on_qga_error(void *ctx, gd_qga_frame_error_t what)
@@ -421,6 +459,7 @@ static void on_qga_error(void *ctx, gd_qga_frame_error_t what)
     else
         send_error(conn, conn->gen, NULL, "GenericError",
                    "JSON parse error, message cut by a 0xFF resync byte");
+    pause_if_full(conn);
 }
 
 static const gd_qga_link_cbs_t link_cbs = {
@@ -430,7 +469,8 @@ static const gd_qga_link_cbs_t link_cbs = {
     .qga_error = on_qga_error,
 };
 
-static void feed(gd_qga_conn_t *conn, uint64_t gen, char *data, size_t len)
+/* Returns the bytes the link took (fewer when it paused). */
+static size_t feed(gd_qga_conn_t *conn, uint64_t gen, char *data, size_t len)
 {
     if (!conn->seen || conn->gen != gen) {
         gd_qga_link_reset(&conn->link);
@@ -439,11 +479,12 @@ static void feed(gd_qga_conn_t *conn, uint64_t gen, char *data, size_t len)
     }
     if (gd_qga_link_feed(&conn->link, data, len) == -ENOMEM)
         gd_error("qga: out of memory reading from the host");
+    return conn->link.fed;
 }
 
-void gd_qga_feed_main(gd_qga_t *q, uint64_t gen, char *data, size_t len)
+size_t gd_qga_feed_main(gd_qga_t *q, uint64_t gen, char *data, size_t len)
 {
-    feed(&q->conns[0], gen, data, len);
+    return feed(&q->conns[0], gen, data, len);
 }
 
 int gd_qga_events_wanted(const gd_qga_t *q, uint64_t gen)
@@ -513,10 +554,10 @@ int gd_qga_route_reply(gd_qga_t *q, uint64_t gen, const char *line, size_t len)
 
 /* ---- the second channel ---- */
 
-static void on_port_data(void *ctx, uint64_t gen, char *data, size_t len)
+static size_t on_port_data(void *ctx, uint64_t gen, char *data, size_t len)
 {
     gd_qga_t *q = ctx;
-    feed(&q->conns[1], gen, data, len);
+    return feed(&q->conns[1], gen, data, len);
 }
 
 static const gd_channel_cbs_t port_cbs = {
@@ -587,6 +628,11 @@ int gd_qga_start(gd_qga_t *q, char *err, size_t errlen)
     int r = gd_channel_start(q->port, err, errlen);
     if (r == 0) gd_info("qga: second channel %s", q->agent->cfg.channel.qga_spec);
     return r;
+}
+
+gd_channel_t *gd_qga_port(const gd_qga_t *q)
+{
+    return q && q->port_initialised ? q->port : NULL;
 }
 
 static void on_port_closed(gd_channel_t *ch)

@@ -21,6 +21,7 @@
 
 struct gd_agent_s;
 typedef struct gd_qga_s gd_qga_t;
+struct gd_channel_s;
 
 /* Connection numbers of the dispatcher's replies that are not the main
  * channel's (a channel's own numbers never come near these bits). */
@@ -39,10 +40,13 @@ int gd_qga_start(gd_qga_t *q, char *err, size_t errlen);
 void gd_qga_stop(gd_qga_t *q);
 /* After the loop has ended. */
 void gd_qga_free(gd_qga_t *q);
+/* The second channel (channel.qga_spec), or NULL. */
+struct gd_channel_s *gd_qga_port(const gd_qga_t *q);
 
 /* Bytes read on the main channel (its dialect is not "guestd": the channel
- * hands its raw bytes here instead of to its line framer). */
-void gd_qga_feed_main(gd_qga_t *q, uint64_t gen, char *data, size_t len);
+ * hands its raw bytes here instead of to its line framer). Returns the
+ * bytes taken (fewer once the channel stops admitting requests). */
+size_t gd_qga_feed_main(gd_qga_t *q, uint64_t gen, char *data, size_t len);
 /* A reply from the dispatcher: 1 when it was the dialect's to deliver,
  * 0 when it goes to the main channel as usual. */
 int gd_qga_route_reply(gd_qga_t *q, uint64_t gen, const char *line, size_t len);

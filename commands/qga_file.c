@@ -23,6 +23,13 @@
 
 #define QGA_FIRST_HANDLE 1000 /* qemu-ga's handles start there too */
 #define QGA_READ_DEFAULT 4096
+/* Bytes per read(2) of guest-file-read: a multiple of 3, so each chunk
+ * encodes to whole base64 quads. */
+#define QGA_READ_CHUNK (3 * 21846)
+/* Room before the data for {"return": {"count": N, "buf-b64": " */
+#define QGA_READ_HEAD 64
+/* After it: ", "eof": false}, "id": ID}\n, the id excluded. */
+#define QGA_READ_TAIL 40
 
 typedef enum { OP_OPEN, OP_READ, OP_WRITE, OP_SEEK, OP_FLUSH, OP_CLOSE } op_kind_t;
 
@@ -40,6 +47,11 @@ typedef struct qga_op_s {
     /* read / write */
     size_t count;
     gd_buf_t data;
+    /* read: the whole reply line, built in the pool */
+    char *id_json; /* the request's id as printed, or NULL: none */
+    char *line_heap;
+    const char *line;
+    size_t line_len;
     /* outcome (set in the pool) */
     int fd;
     ssize_t done;
@@ -96,6 +108,8 @@ static void file_forget(gd_qga_t *q, qga_file_t *f)
 static void op_free(qga_op_t *op)
 {
     free(op->path);
+    free(op->id_json);
+    free(op->line_heap);
     gd_buf_free(&op->data);
     free(op);
 }
@@ -134,6 +148,60 @@ static int open_flags(const char *mode, int *writable)
 
 /* ---- the pool side ---- */
 
+/* guest-file-read: reads up to count bytes and encodes them, chunk by
+ * chunk, straight into the reply line, so the loop neither encodes nor
+ * prints them. The count leads the line but is known last: the data goes
+ * at QGA_READ_HEAD and the head is written right before it at the end. */
+static void read_encode(qga_op_t *op, int fd)
+{
+    size_t id_len = op->id_json ? strlen(op->id_json) : 0;
+    size_t cap = QGA_READ_HEAD + gd_base64_encoded_len(op->count) + QGA_READ_TAIL + id_len + 1;
+    char *chunk = malloc(QGA_READ_CHUNK);
+    char *line = malloc(cap);
+    if (!chunk || !line) {
+        free(chunk);
+        free(line);
+        op->err = ENOMEM;
+        return;
+    }
+    size_t n = QGA_READ_HEAD, got = 0, have = 0;
+    while (got < op->count) {
+        size_t room = QGA_READ_CHUNK - have;
+        if (room > op->count - got) room = op->count - got;
+        ssize_t r = read(fd, chunk + have, room);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        if (r < 0) {
+            op->err = errno;
+            break;
+        }
+        if (r == 0) {
+            op->eof = 1;
+            break;
+        }
+        got += (size_t)r;
+        have += (size_t)r;
+        size_t whole = have - have % 3;
+        n += gd_base64_encode_to(line + n, chunk, whole);
+        memmove(chunk, chunk + whole, have - whole);
+        have -= whole;
+    }
+    n += gd_base64_encode_to(line + n, chunk, have);
+    free(chunk);
+    if (op->err) {
+        free(line);
+        return;
+    }
+    n += (size_t)snprintf(line + n, cap - n, "\", \"eof\": %s}%s%s}\n", op->eof ? "true" : "false",
+                          op->id_json ? ", \"id\": " : "", op->id_json ? op->id_json : "");
+    char head[QGA_READ_HEAD + 1];
+    int hl = snprintf(head, sizeof(head), "{\"return\": {\"count\": %zu, \"buf-b64\": \"", got);
+    memcpy(line + QGA_READ_HEAD - hl, head, (size_t)hl);
+    op->line_heap = line;
+    op->line = line + QGA_READ_HEAD - hl;
+    op->line_len = n - (QGA_READ_HEAD - (size_t)hl);
+}
+
 static void work_cb(uv_work_t *w)
 {
     qga_op_t *op = w->data;
@@ -144,20 +212,7 @@ static void work_cb(uv_work_t *w)
         if (op->fd < 0) op->err = errno;
         break;
     case OP_READ:
-        while (op->data.len < op->count) {
-            ssize_t n = read(fd, op->data.data + op->data.len, op->count - op->data.len);
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-            if (n < 0) {
-                op->err = errno;
-                break;
-            }
-            if (n == 0) {
-                op->eof = 1;
-                break;
-            }
-            op->data.len += (size_t)n;
-        }
+        read_encode(op, fd);
         break;
     case OP_WRITE:
         while ((size_t)op->done < op->count) {
@@ -196,19 +251,9 @@ static void reply_op(gd_qga_t *q, qga_op_t *op)
             gd_qga_reply_errno(req, op->err, "failed to read file");
             return;
         }
-        gd_buf_t b64;
-        gd_buf_init(&b64);
-        if (gd_base64_encode(&b64, op->data.data ? op->data.data : "", op->data.len) != 0) {
-            gd_buf_free(&b64);
-            gd_qga_reply_error(req, "GenericError", "out of memory");
-            return;
-        }
-        cJSON *r = cJSON_CreateObject();
-        gd_qga_json_add_int(r, "count", (int64_t)op->data.len);
-        cJSON_AddStringToObject(r, "buf-b64", b64.data ? b64.data : "");
-        cJSON_AddBoolToObject(r, "eof", op->eof);
-        gd_buf_free(&b64);
-        gd_qga_reply(req, r);
+        char *heap = op->line_heap;
+        op->line_heap = NULL;
+        gd_qga_reply_line(req, heap, op->line, op->line_len);
         return;
     }
     case OP_WRITE: {
@@ -412,6 +457,24 @@ static void cmd_open(gd_qga_req_t *req, const cJSON *args)
     q->files->held++;
 }
 
+/* The reply's room came free (status 0), or the agent is stopping. */
+static void read_reserved(gd_qga_req_t *req, int status)
+{
+    qga_op_t *op = req->data;
+    if (status != 0) {
+        op_free(op);
+        gd_qga_reply_error(req, "GenericError", "the agent is stopping");
+        return;
+    }
+    /* The other channel may have closed the handle meanwhile. */
+    qga_file_t *f = handle_of(req);
+    if (!f) {
+        op_free(op);
+        return;
+    }
+    enqueue(req, f, op);
+}
+
 static void cmd_read(gd_qga_req_t *req, const cJSON *args)
 {
     const gd_config_t *cfg = &req->qga->agent->cfg;
@@ -430,12 +493,23 @@ static void cmd_read(gd_qga_req_t *req, const cJSON *args)
     qga_op_t *op = op_new(req, OP_READ);
     if (!op) return;
     op->count = (size_t)count;
-    if (gd_buf_reserve(&op->data, op->count) != 0) {
-        op_free(op);
-        gd_qga_reply_error(req, "GenericError", "out of memory");
-        return;
+    if (req->id) {
+        gd_buf_t id;
+        gd_buf_init(&id);
+        if (gd_qga_json_print(&id, req->id) != 0) {
+            gd_buf_free(&id);
+            op_free(op);
+            gd_qga_reply_error(req, "GenericError", "out of memory");
+            return;
+        }
+        op->id_json = id.data; /* NUL-terminated, malloc'd */
     }
-    enqueue(req, f, op);
+    /* The reply's room is reserved before anything is read, not count
+     * bytes allocated per request: the agent holds what it admitted. */
+    req->data = op;
+    size_t line = QGA_READ_HEAD + gd_base64_encoded_len(op->count) + QGA_READ_TAIL +
+                  (op->id_json ? strlen(op->id_json) : 0);
+    if (gd_qga_reserve(req, line, read_reserved) == 0) enqueue(req, f, op);
 }
 
 static void cmd_write(gd_qga_req_t *req, const cJSON *args)
@@ -555,10 +629,10 @@ static const gd_qga_arg_t seek_args[] = {{"handle", QGA_ARG_INT, 1},
                                          {NULL, 0, 0}};
 
 const gd_qga_cmd_t gd_qga_cmds_file[] = {
-    {"guest-file-open", cmd_open, 0, "file.read", open_args},
+    {"guest-file-open", cmd_open, QGA_CONCURRENT, "file.read", open_args},
     {"guest-file-close", cmd_close, 0, NULL, handle_args},
-    {"guest-file-read", cmd_read, 0, "file.read", read_args},
-    {"guest-file-write", cmd_write, 0, "file.write", write_args},
+    {"guest-file-read", cmd_read, QGA_CONCURRENT, "file.read", read_args},
+    {"guest-file-write", cmd_write, QGA_CONCURRENT, "file.write", write_args},
     {"guest-file-seek", cmd_seek, 0, NULL, seek_args},
     {"guest-file-flush", cmd_flush, 0, NULL, handle_args},
     {NULL, NULL, 0, NULL, NULL},

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "agent/buf.h"
+#include "agent/owed.h"
 #include "commands/qga.h"
 #include "commands/qga_json.h"
 #include "transport/qga_link.h"
@@ -79,6 +80,9 @@ struct gd_qga_req_s {
     uint64_t token; /* a guestd request made on its behalf (guest-shutdown) */
     gd_qga_native_done native_done;
     int concurrent; /* counted in the dispatcher's running */
+    size_t owed;    /* bytes reserved for its reply (gd_qga_reserve) */
+    gd_owed_waiter_t owed_wait;
+    void (*owed_resume)(gd_qga_req_t *req, int status);
     gd_qga_req_t *next, *prev;
 };
 
@@ -114,6 +118,15 @@ void gd_qga_reply_error(gd_qga_req_t *req, const char *cls, const char *fmt, ...
     __attribute__((format(printf, 3, 4)));
 /* GenericError "what: strerror(err)". */
 void gd_qga_reply_errno(gd_qga_req_t *req, int err, const char *what);
+/* Sends a reply line built elsewhere (in the thread pool: a large result
+ * is never printed on the loop), ending in '\n'; takes ownership of heap
+ * (malloc'd), which holds line, and frees the request. */
+void gd_qga_reply_line(gd_qga_req_t *req, char *heap, const char *line, size_t len);
+/* Reserves bytes for req's reply against the agent's owed bound (agent/
+ * owed.h), released when the request is freed. 0: reserved now; 1: resume
+ * runs later from the loop, with status 0 (reserved) or -ECANCELED (the
+ * agent is stopping: resume must answer the request). */
+int gd_qga_reserve(gd_qga_req_t *req, size_t bytes, void (*resume)(gd_qga_req_t *req, int status));
 /* A command that answers only on error succeeded: no reply, the request is
  * freed. */
 void gd_qga_reply_nothing(gd_qga_req_t *req);

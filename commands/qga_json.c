@@ -213,6 +213,16 @@ static int print_string(gd_buf_t *out, const char *s)
     /* The bytes left come from end, not strlen(p): a strlen per character
      * made printing quadratic (a 16 MiB guest-file-read took half an hour). */
     while (r == 0 && p < end) {
+        /* A run of printable ASCII needing no escape (all of a base64
+         * string) is copied at once, not a character at a time. */
+        const unsigned char *run = p;
+        while (run < end && *run >= 0x20 && *run < 0x7F && *run != '"' && *run != '\\')
+            run++;
+        if (run > p) {
+            r = gd_buf_append(out, p, (size_t)(run - p));
+            p = run;
+            continue;
+        }
         size_t len = gd_utf8_seq_len(p, (size_t)(end - p));
         unsigned cp;
         if (len == 0) {

@@ -334,8 +334,9 @@ static const gd_qga_arg_t ssh_remove_args[] = {
 
 const gd_qga_cmd_t gd_qga_cmds_user[] = {
     {"guest-set-user-password", cmd_set_password, QGA_CONCURRENT, NULL, password_args},
-    {"guest-ssh-get-authorized-keys", cmd_ssh_get, 0, "file.read", ssh_get_args},
-    {"guest-ssh-add-authorized-keys", cmd_ssh_add, 0, "file.write", ssh_add_args},
-    {"guest-ssh-remove-authorized-keys", cmd_ssh_remove, 0, "file.write", ssh_remove_args},
+    {"guest-ssh-get-authorized-keys", cmd_ssh_get, QGA_CONCURRENT, "file.read", ssh_get_args},
+    {"guest-ssh-add-authorized-keys", cmd_ssh_add, QGA_CONCURRENT, "file.write", ssh_add_args},
+    {"guest-ssh-remove-authorized-keys", cmd_ssh_remove, QGA_CONCURRENT, "file.write",
+     ssh_remove_args},
     {NULL, NULL, 0, NULL, NULL},
 };

@@ -22,6 +22,7 @@ typedef struct {
     size_t lines, too_large;
     gd_framer_t *framer;
     int reset_on_line; /* reset the framer from inside on_line */
+    int pause_on_line; /* pause the framer from inside on_line */
 } rec_t;
 
 static gd_framer_t fr;
@@ -47,6 +48,7 @@ static void on_line(void *ctx, char *line, size_t len)
     rec_push(r, e);
     r->lines++;
     if (r->reset_on_line) gd_framer_reset(r->framer);
+    if (r->pause_on_line) gd_framer_pause(r->framer);
 }
 
 static void on_too_large(void *ctx)
@@ -466,6 +468,46 @@ START_TEST(test_reset_from_callback_stops_feed)
 }
 END_TEST
 
+/* The channel pauses the framer once the replies owed pass the bound: the
+ * feed stops after that line, says how much it took, and the rest fed
+ * again later gives the same lines as one feed would. */
+START_TEST(test_pause_from_callback_stops_after_the_line)
+{
+    rec.pause_on_line = 1;
+    char in[] = "a\nbb\r\nccc\ndd";
+    size_t len = sizeof(in) - 1;
+    ck_assert_int_eq(gd_framer_feed(&fr, in, len), 0);
+    ck_assert_uint_eq(rec.n, 1);
+    assert_line(0, "a");
+    ck_assert_uint_eq(fr.fed, 2);
+    size_t off = fr.fed;
+    ck_assert_int_eq(gd_framer_feed(&fr, in + off, len - off), 0);
+    ck_assert_uint_eq(rec.n, 2);
+    assert_line(1, "bb");
+    ck_assert_uint_eq(fr.fed, 4);
+    off += fr.fed;
+    rec.pause_on_line = 0;
+    ck_assert_int_eq(gd_framer_feed(&fr, in + off, len - off), 0);
+    ck_assert_uint_eq(fr.fed, len - off); /* no pause: all taken, "dd" kept */
+    ck_assert_uint_eq(rec.n, 3);
+    assert_line(2, "ccc");
+    ck_assert_int_eq(feed("\n"), 0);
+    assert_line(3, "dd");
+}
+END_TEST
+
+START_TEST(test_pause_completing_a_kept_partial_line)
+{
+    ck_assert_int_eq(feed("par"), 0);
+    rec.pause_on_line = 1;
+    char in[] = "tial\nnext\n";
+    ck_assert_int_eq(gd_framer_feed(&fr, in, sizeof(in) - 1), 0);
+    ck_assert_uint_eq(rec.n, 1);
+    assert_line(0, "partial");
+    ck_assert_uint_eq(fr.fed, 5);
+}
+END_TEST
+
 START_TEST(test_null_callbacks)
 {
     gd_framer_t f;
@@ -592,6 +634,8 @@ static Suite *framer_suite(void)
     tcase_add_test(tc, test_reset_drops_partial);
     tcase_add_test(tc, test_reset_ends_discarding);
     tcase_add_test(tc, test_reset_from_callback_stops_feed);
+    tcase_add_test(tc, test_pause_from_callback_stops_after_the_line);
+    tcase_add_test(tc, test_pause_completing_a_kept_partial_line);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("random");

@@ -15,6 +15,7 @@ static size_t seen_len;
 static gd_qga_framer_t fr;
 static gd_qga_link_t link_;
 static int reset_on_message;
+static int pause_on_message;
 
 static void note(const char *tag, const char *data, size_t len)
 {
@@ -28,6 +29,7 @@ static void on_message(void *ctx, char *text, size_t len)
     ck_assert_int_eq(text[len], '\0');
     note("M:", text, len);
     if (reset_on_message) gd_qga_framer_reset(&fr);
+    if (pause_on_message) gd_qga_framer_pause(&fr);
 }
 
 static void on_error(void *ctx, gd_qga_frame_error_t what)
@@ -40,6 +42,7 @@ static void setup(void)
     seen[0] = '\0';
     seen_len = 0;
     reset_on_message = 0;
+    pause_on_message = 0;
     gd_qga_framer_init(&fr, 64, on_message, on_error, NULL);
 }
 
@@ -197,6 +200,27 @@ START_TEST(framer_reset_from_a_callback_ends_the_feed)
 }
 END_TEST
 
+/* The channel stops the framer once the replies owed pass the bound: the
+ * feed says how much it took, the rest goes in again later. */
+START_TEST(framer_pause_from_a_callback_ends_the_feed_after_the_value)
+{
+    pause_on_message = 1;
+    const char *in = "{\"a\":1} 7 {\"b\":2}";
+    size_t len = strlen(in);
+    ck_assert_int_eq(gd_qga_framer_feed(&fr, in, len), 0);
+    ck_assert_str_eq(seen, "M:{\"a\":1}|");
+    ck_assert_uint_eq(fr.fed, 7);
+    size_t off = fr.fed;
+    ck_assert_int_eq(gd_qga_framer_feed(&fr, in + off, len - off), 0);
+    ck_assert_str_eq(seen, "M:{\"a\":1}|M:7|");
+    ck_assert_uint_eq(fr.fed, 3); /* " 7 ": the space that ended the word is taken */
+    off += fr.fed;
+    ck_assert_int_eq(gd_qga_framer_feed(&fr, in + off, len - off), 0);
+    ck_assert_str_eq(seen, "M:{\"a\":1}|M:7|M:{\"b\":2}|");
+    ck_assert_uint_eq(fr.fed, len - off);
+}
+END_TEST
+
 /* ---- the link ---- */
 
 static void l_line(void *ctx, char *line, size_t len)
@@ -213,6 +237,7 @@ static void l_too_large(void *ctx)
 static void l_message(void *ctx, char *text, size_t len)
 {
     note("M:", text, len);
+    if (pause_on_message) gd_qga_link_pause(&link_);
 }
 
 static void l_error(void *ctx, gd_qga_frame_error_t what)
@@ -362,6 +387,31 @@ START_TEST(link_pinned_dialects_never_guess)
 }
 END_TEST
 
+/* Paused while replaying what came before the choice: the link keeps the
+ * rest itself and gives it first at the next feed, even an empty one. */
+START_TEST(link_pause_during_the_replay_keeps_the_rest)
+{
+    link_with(GD_DIALECT_AUTO);
+    pause_on_message = 1;
+    char in[] = "{\"execute\":\"a\"}{\"execute\":\"b\"}{\"execute\":\"c\"}";
+    ck_assert_int_eq(gd_qga_link_feed(&link_, in, sizeof(in) - 1), 0);
+    ck_assert_uint_eq(link_.fed, sizeof(in) - 1); /* all kept by the link */
+    ck_assert_str_eq(seen, "M:{\"execute\":\"a\"}|");
+    char more[] = "{\"execute\":\"d\"}";
+    ck_assert_int_eq(gd_qga_link_feed(&link_, more, sizeof(more) - 1), 0);
+    ck_assert_uint_eq(link_.fed, 0); /* paused on what it kept: nothing of more */
+    ck_assert_str_eq(seen, "M:{\"execute\":\"a\"}|M:{\"execute\":\"b\"}|");
+    pause_on_message = 0;
+    ck_assert_int_eq(gd_qga_link_feed(&link_, more, 0), 0);
+    ck_assert_str_eq(seen, "M:{\"execute\":\"a\"}|M:{\"execute\":\"b\"}|M:{\"execute\":\"c\"}|");
+    ck_assert_int_eq(gd_qga_link_feed(&link_, more, sizeof(more) - 1), 0);
+    ck_assert_uint_eq(link_.fed, sizeof(more) - 1);
+    ck_assert_str_eq(seen, "M:{\"execute\":\"a\"}|M:{\"execute\":\"b\"}|M:{\"execute\":\"c\"}|"
+                           "M:{\"execute\":\"d\"}|");
+    link_teardown();
+}
+END_TEST
+
 START_TEST(link_is_request)
 {
     ck_assert(gd_qga_is_request("{\"execute\":\"x\"}", 15));
@@ -389,6 +439,7 @@ static Suite *suite(void)
     tcase_add_test(tc, framer_too_large_is_reported_at_once_and_skipped);
     tcase_add_test(tc, framer_exactly_the_limit_is_accepted);
     tcase_add_test(tc, framer_reset_from_a_callback_ends_the_feed);
+    tcase_add_test(tc, framer_pause_from_a_callback_ends_the_feed_after_the_value);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("link");
@@ -402,6 +453,7 @@ static Suite *suite(void)
     tcase_add_test(tc, link_auto_oversized_first_line_is_guestd_too_large);
     tcase_add_test(tc, link_reset_starts_a_new_choice);
     tcase_add_test(tc, link_pinned_dialects_never_guess);
+    tcase_add_test(tc, link_pause_during_the_replay_keeps_the_rest);
     tcase_add_test(tc, link_is_request);
     suite_add_tcase(s, tc);
     return s;

@@ -169,6 +169,8 @@ static void attach(gd_channel_t *ch)
     if (ch->kind == GD_EP_VIRTIO_SERIAL)
         gd_ep_set_async(ch->fd, 0); /* attached: reads are event-driven */
     ch->attached = 1;
+    ch->held = 0;
+    ch->rpos = ch->rlen = 0;
     ch->gen++;
     ch->attaches++;
     ch->conn_events = 0;
@@ -208,7 +210,10 @@ static void detach(gd_channel_t *ch, int lost_endpoint, const char *why)
     stop_conn_poll(ch);
     ch->attached = 0;
     gd_framer_reset(&ch->framer);
+    ch->held = 0;
+    ch->rpos = ch->rlen = 0;
     size_t dropped = gd_outq_clear(&ch->outq);
+    gd_owed_poke(&ch->owed); /* the queue is empty: a waiting reservation fits */
     if (was_attached)
         gd_info("channel: host detached (%s)%s", why, dropped ? "; unsent lines discarded" : "");
     int drop_fd = lost_endpoint || ch->kind != GD_EP_VIRTIO_SERIAL;
@@ -477,6 +482,8 @@ static void on_framed_line(void *ctx, char *line, size_t len)
     gd_channel_t *ch = ctx;
     ch->lines_in++;
     if (ch->cbs->on_line) ch->cbs->on_line(ch->ctx, ch->gen, line, len);
+    /* No next request while the replies owed are over the bound. */
+    if (!gd_channel_admitting(ch)) gd_framer_pause(&ch->framer);
 }
 
 static void on_framed_too_large(void *ctx)
@@ -485,26 +492,61 @@ static void on_framed_too_large(void *ctx)
     if (ch->cbs->on_too_large) ch->cbs->on_too_large(ch->ctx, ch->gen);
 }
 
+int gd_channel_admitting(const gd_channel_t *ch)
+{
+    if (!ch->attached || ch->closing) return 0;
+    return gd_owed_admitting(&ch->owed, ch->outq.bytes);
+}
+
+/* Feeds the held bytes rbuf[rpos, rlen) until they are all taken or the
+ * replies owed pass the bound (the framer then stops after a request, and
+ * the rest stays held). */
+static void feed_held(gd_channel_t *ch)
+{
+    uint64_t gen = ch->gen;
+    if (!gd_channel_admitting(ch)) {
+        ch->held = 1;
+        return;
+    }
+    ch->held = 0;
+    size_t len = ch->rlen - ch->rpos;
+    char *data = ch->rbuf + ch->rpos;
+    size_t fed;
+    ch->batching = 1;
+    if (ch->cbs->on_data) { /* qemu-ga's framing, above the channel */
+        fed = ch->cbs->on_data(ch->ctx, gen, data, len);
+    } else {
+        gd_framer_feed(&ch->framer, data, len);
+        fed = ch->framer.fed;
+    }
+    ch->batching = 0;
+    /* A handler may have ended this connection. */
+    if (!ch->attached || ch->gen != gen) return;
+    ch->rpos += fed < len ? fed : len;
+    if (ch->rpos >= ch->rlen) ch->rpos = ch->rlen = 0;
+    if (ch->rpos < ch->rlen || !gd_channel_admitting(ch)) {
+        ch->held = 1;
+        ch->holds++;
+    }
+}
+
 static void read_available(gd_channel_t *ch)
 {
     uint64_t gen = ch->gen;
     for (int i = 0; i < GD_READS_PER_EVENT; i++) {
+        if (ch->held || ch->rpos < ch->rlen) return;
         ssize_t n = read(ch->fd, ch->rbuf, sizeof(ch->rbuf));
         if (n > 0) {
             ch->bytes_in += (uint64_t)n;
             ch->last_rx_ms = gd_now_ms();
-            ch->batching = 1;
-            if (ch->cbs->on_data) /* qemu-ga's framing, above the channel */
-                ch->cbs->on_data(ch->ctx, ch->gen, ch->rbuf, (size_t)n);
-            else
-                gd_framer_feed(&ch->framer, ch->rbuf, (size_t)n);
-            ch->batching = 0;
-            /* A handler may have ended this connection. */
+            ch->rpos = 0;
+            ch->rlen = (size_t)n;
+            feed_held(ch);
             if (!ch->attached || ch->gen != gen) return;
             /* This chunk's replies go out before the next chunk is read, so
              * the queue holds one chunk's worth, not GD_READS_PER_EVENT. */
             flush(ch);
-            if (!ch->attached || ch->gen != gen || gd_outq_over_limit(&ch->outq)) return;
+            if (!ch->attached || ch->gen != gen || ch->held) return;
             /* A short read took all there was: the (level-triggered) poll
              * reports the next bytes, and reading on would cost an EAGAIN. */
             if ((size_t)n < sizeof(ch->rbuf)) return;
@@ -521,6 +563,71 @@ static void read_available(gd_channel_t *ch)
         detach(ch, 1, why);
         return;
     }
+}
+
+/* Room freed: the held requests are fed from here, on the loop's own
+ * stack, never from inside a reply being sent. */
+static void on_resume(uv_idle_t *h)
+{
+    gd_channel_t *ch = h->data;
+    uv_idle_stop(h);
+    gd_owed_run(&ch->owed); /* requests waiting for room first, in order */
+    if (!ch->attached || ch->closing) return;
+    uint64_t gen = ch->gen;
+    if (ch->held) {
+        feed_held(ch);
+        if (!ch->attached || ch->gen != gen) return;
+    }
+    flush(ch);
+}
+
+void gd_channel_resume(gd_channel_t *ch)
+{
+    if (!ch->closing && !uv_is_active((uv_handle_t *)&ch->resume_idle))
+        uv_idle_start(&ch->resume_idle, on_resume);
+}
+
+/* ---- large replies are given back to the kernel in the thread pool ---- */
+
+typedef struct heap_free_s {
+    uv_work_t work;
+    char *heap;
+} heap_free_t;
+
+static void heap_free_work(uv_work_t *w)
+{
+    heap_free_t *f = w->data;
+    free(f->heap);
+}
+
+static void heap_free_done(uv_work_t *w, int status)
+{
+    (void)status;
+    free(w->data);
+}
+
+static void free_large(void *ctx, char *heap)
+{
+    gd_channel_t *ch = ctx;
+    heap_free_t *f = malloc(sizeof(*f));
+    if (f) {
+        f->heap = heap;
+        f->work.data = f;
+        if (uv_queue_work(ch->loop, &f->work, heap_free_work, heap_free_done) == 0) return;
+        free(f);
+    }
+    free(heap);
+}
+
+static size_t owed_queued(void *ctx)
+{
+    const gd_channel_t *ch = ctx;
+    return ch->outq.bytes;
+}
+
+static void owed_room(void *ctx)
+{
+    gd_channel_resume(ctx);
 }
 
 static void on_conn_poll(uv_poll_t *h, int status, int events)
@@ -557,7 +664,7 @@ static void update_poll(gd_channel_t *ch)
     unsigned want = 0;
     /* Responses are never dropped, so a host that sends but does not read
      * is slowed down instead: stop reading until its replies drain. */
-    if (!gd_outq_over_limit(&ch->outq)) want |= UV_READABLE;
+    if (!ch->held && ch->rpos == ch->rlen && gd_channel_admitting(ch)) want |= UV_READABLE;
     if (pending && ch->out_fd == ch->fd) want |= UV_WRITABLE;
     if (want != ch->conn_events) {
         ch->conn_events = want;
@@ -619,6 +726,8 @@ static void flush(gd_channel_t *ch)
     }
     update_poll(ch);
     if (gd_outq_empty(&ch->outq)) run_flush_waiters(ch);
+    gd_owed_poke(&ch->owed); /* a waiting reservation may fit now */
+    if (ch->held && gd_channel_admitting(ch)) gd_channel_resume(ch);
 }
 
 void gd_channel_send_reply(gd_channel_t *ch, uint64_t gen, const char *line, size_t len)
@@ -628,6 +737,22 @@ void gd_channel_send_reply(gd_channel_t *ch, uint64_t gen, const char *line, siz
         return;
     }
     if (gd_outq_push_response(&ch->outq, line, len) != 0) {
+        gd_error("channel: out of memory queueing a reply");
+        return;
+    }
+    ch->lines_out++;
+    if (!ch->batching) flush(ch);
+}
+
+void gd_channel_send_reply_owned(gd_channel_t *ch, uint64_t gen, char *heap, const char *line,
+                                 size_t len)
+{
+    if (!ch->attached || gen != ch->gen || ch->closing) {
+        ch->replies_dropped++;
+        free(heap);
+        return;
+    }
+    if (gd_outq_push_owned(&ch->outq, heap, line, len) != 0) {
         gd_error("channel: out of memory queueing a reply");
         return;
     }
@@ -675,12 +800,17 @@ int gd_channel_init(gd_channel_t *ch, uv_loop_t *loop, const char *spec, size_t 
     gd_channel_set_poll(ch, poll_ms, poll_max_ms);
     gd_framer_init(&ch->framer, max_message_bytes, on_framed_line, on_framed_too_large, ch);
     gd_outq_init(&ch->outq, out_queue_bytes);
+    ch->outq.free_large = free_large;
+    ch->outq.free_ctx = ch;
+    gd_owed_init(&ch->owed, out_queue_bytes, owed_queued, owed_room, ch);
     uv_timer_init(loop, &ch->poll_timer);
     ch->poll_timer.data = ch;
     uv_signal_init(loop, &ch->sigio);
     ch->sigio.data = ch;
     uv_fs_event_init(loop, &ch->dev_watch);
     ch->dev_watch.data = ch;
+    uv_idle_init(loop, &ch->resume_idle);
+    ch->resume_idle.data = ch;
     return 0;
 }
 
@@ -738,13 +868,15 @@ void gd_channel_close(gd_channel_t *ch, void (*cb)(gd_channel_t *ch))
     flush(ch); /* what the host can take now; never wait for it */
     ch->closing = 1;
     ch->close_cb = cb;
-    ch->pending_closes++; /* held until every close below is issued */
+    gd_owed_close(&ch->owed); /* requests waiting for room are answered now */
+    ch->pending_closes++;     /* held until every close below is issued */
     detach(ch, 1, "agent stopping");
     if (ch->fd >= 0 && ch->kind != GD_EP_STDIO) close(ch->fd);
     ch->fd = -1;
     close_handle(ch, (uv_handle_t *)&ch->poll_timer);
     close_handle(ch, (uv_handle_t *)&ch->sigio);
     close_handle(ch, (uv_handle_t *)&ch->dev_watch);
+    close_handle(ch, (uv_handle_t *)&ch->resume_idle);
     if (ch->listen_poll_active == 2) {
         close_handle(ch, (uv_handle_t *)&ch->out_poll);
     } else if (ch->listen_poll_active) {
@@ -761,6 +893,7 @@ void gd_channel_close(gd_channel_t *ch, void (*cb)(gd_channel_t *ch))
 void gd_channel_free(gd_channel_t *ch)
 {
     gd_framer_free(&ch->framer);
+    ch->outq.free_large = NULL; /* the loop has ended: no more pool work */
     gd_outq_clear(&ch->outq);
     run_flush_waiters(ch);
 }

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "agent/bus.h"
+#include "agent/owed.h"
 #include "transport/framer.h"
 #include "transport/outq.h"
 
@@ -28,8 +29,11 @@ typedef struct gd_channel_cbs_s {
     void (*on_line)(void *ctx, uint64_t gen, char *line, size_t len);
     void (*on_too_large)(void *ctx, uint64_t gen);
     /* qemu-ga's framing (commands/qga.h): when set, the raw bytes read go
-     * here instead of to the line framer, and on_line is not called. */
-    void (*on_data)(void *ctx, uint64_t gen, char *data, size_t len);
+     * here instead of to the line framer, and on_line is not called. It
+     * returns the bytes it took: fewer than len when it stopped because
+     * the channel is no longer admitting (gd_channel_admitting); the rest
+     * is fed again, with len 0 when nothing is left, once room frees. */
+    size_t (*on_data)(void *ctx, uint64_t gen, char *data, size_t len);
 } gd_channel_cbs_t;
 
 typedef struct gd_flush_waiter_s {
@@ -75,6 +79,15 @@ typedef struct gd_channel_s {
     gd_outq_t outq;
     int batching; /* inside a read: flush once after the chunk */
     gd_flush_waiter_t *flush_waiters;
+    /* Admission: while the replies owed (the out-queue plus owed's
+     * reservations) are over the bound, no request is dispatched and the
+     * connection is not read; the unread rest of rbuf waits in
+     * rbuf[rpos, rlen) and is fed once room frees. */
+    gd_owed_t owed; /* reservations for replies being built */
+    int held;       /* stopped for room: resume_idle feeds the rest */
+    size_t rpos, rlen;
+    uv_idle_t resume_idle;
+    uint64_t holds; /* times the channel stopped for room, ever */
     char rbuf[65536];
 
     /* Figures for health and tests. */
@@ -102,8 +115,20 @@ int gd_channel_start(gd_channel_t *ch, char *err, size_t errlen);
 /* Runtime change of the poll intervals. */
 void gd_channel_set_poll(gd_channel_t *ch, uint64_t poll_ms, uint64_t poll_max_ms);
 
+/* Whether a request may be dispatched now (called between requests by the
+ * framers' users): the host is there and the replies owed are within the
+ * bound. */
+int gd_channel_admitting(const gd_channel_t *ch);
+/* Room may have freed (a reservation was released): feed what is held and
+ * read again, from the loop, not from the caller's stack. */
+void gd_channel_resume(gd_channel_t *ch);
+
 /* A reply to connection gen; dropped (and counted) when that host is gone. */
 void gd_channel_send_reply(gd_channel_t *ch, uint64_t gen, const char *line, size_t len);
+/* The same, taking ownership of heap (malloc'd; freed once written or
+ * dropped), which holds line: a large reply is queued without a copy. */
+void gd_channel_send_reply_owned(gd_channel_t *ch, uint64_t gen, char *heap, const char *line,
+                                 size_t len);
 /* An event for the attached host; ignored while no host is attached. */
 void gd_channel_send_event(gd_channel_t *ch, gd_event_t *ev);
 /* Runs cb once everything queued now has been written (at once when no host

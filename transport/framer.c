@@ -16,6 +16,8 @@ void gd_framer_init(gd_framer_t *f, size_t max_line, gd_framer_line_cb on_line,
     f->on_too_large = on_too_large;
     f->ctx = ctx;
     f->resets = 0;
+    f->paused = 0;
+    f->fed = 0;
 }
 
 void gd_framer_reset(gd_framer_t *f)
@@ -72,6 +74,8 @@ int gd_framer_feed(gd_framer_t *f, char *data, size_t len)
     unsigned resets = f->resets;
     int err = 0;
 
+    f->paused = 0;
+    f->fed = len;
     while (p < end) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t seg = (size_t)((nl ? nl : end) - p);
@@ -100,6 +104,10 @@ int gd_framer_feed(gd_framer_t *f, char *data, size_t len)
         if (f->resets != resets) return err; /* a callback reset or freed the framer */
         if (!nl) break;
         p = nl + 1;
+        if (f->paused) {
+            f->fed = (size_t)(p - data);
+            break;
+        }
     }
     return err;
 }

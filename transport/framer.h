@@ -30,6 +30,8 @@ typedef struct gd_framer_s {
     gd_framer_too_large_cb on_too_large;
     void *ctx;
     unsigned resets; /* bumped by reset/free, so a feed notices it from a callback */
+    int paused;      /* gd_framer_pause() was called from a callback */
+    size_t fed;      /* bytes of data the last feed took (less than len when paused) */
 } gd_framer_t;
 
 /* Either callback may be NULL. Allocates nothing until a partial line must be
@@ -48,6 +50,14 @@ void gd_framer_init(gd_framer_t *f, size_t max_line, gd_framer_line_cb on_line,
  * A callback may call gd_framer_reset() or gd_framer_free(): the feed then
  * stops, and the rest of data is discarded. */
 int gd_framer_feed(gd_framer_t *f, char *data, size_t len);
+/* Called from on_line: the feed stops after this line and sets f->fed to
+ * the bytes taken, the line's '\n' included; the caller keeps the rest and
+ * feeds it again later (the channel, while its replies are over the bound).
+ * The next feed clears the pause. */
+static inline void gd_framer_pause(gd_framer_t *f)
+{
+    f->paused = 1;
+}
 /* Forgets any partial line (the host went away). Keeps the buffer. */
 void gd_framer_reset(gd_framer_t *f);
 void gd_framer_free(gd_framer_t *f);

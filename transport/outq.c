@@ -15,11 +15,17 @@ void gd_outq_init(gd_outq_t *q, size_t limit)
     q->limit = limit;
     q->dropped_events = 0;
     q->queued_lines = 0;
+    q->free_large = NULL;
+    q->free_ctx = NULL;
 }
 
-static void outq_item_free(gd_outq_item_t *it)
+static void outq_item_free(gd_outq_t *q, gd_outq_item_t *it)
 {
     if (it->event) gd_event_unref(it->event);
+    if (it->heap && it->len >= GD_OUTQ_LARGE && q->free_large)
+        q->free_large(q->free_ctx, it->heap);
+    else
+        free(it->heap);
     free(it);
 }
 
@@ -55,7 +61,7 @@ static void outq_enforce_limit(gd_outq_t *q)
         droppable -= it->len;
         q->queued_lines--;
         q->dropped_events++;
-        outq_item_free(it);
+        outq_item_free(q, it);
         it = next;
     }
 }
@@ -80,8 +86,25 @@ int gd_outq_push_response(gd_outq_t *q, const char *line, size_t len)
     gd_outq_item_t *it = malloc(sizeof(*it) + len);
     if (!it) return -ENOMEM;
     it->event = NULL;
+    it->heap = NULL;
     memcpy(it->owned, line, len);
     it->data = it->owned;
+    it->len = len;
+    outq_append(q, it);
+    return 0;
+}
+
+int gd_outq_push_owned(gd_outq_t *q, char *heap, const char *line, size_t len)
+{
+    assert(len > 0 && line[len - 1] == '\n');
+    gd_outq_item_t *it = malloc(sizeof(*it));
+    if (!it) {
+        free(heap);
+        return -ENOMEM;
+    }
+    it->event = NULL;
+    it->heap = heap;
+    it->data = line;
     it->len = len;
     outq_append(q, it);
     return 0;
@@ -92,6 +115,7 @@ int gd_outq_push_event(gd_outq_t *q, gd_event_t *ev)
     gd_outq_item_t *it = malloc(sizeof(*it));
     if (!it) return -ENOMEM;
     it->event = gd_event_ref(ev);
+    it->heap = NULL;
     it->data = ev->line;
     it->len = ev->len;
     outq_append(q, it);
@@ -123,7 +147,7 @@ void gd_outq_advance(gd_outq_t *q, size_t n)
     if (!q->head) q->tail = NULL;
     q->head_off = 0;
     q->queued_lines--;
-    outq_item_free(it);
+    outq_item_free(q, it);
 }
 
 size_t gd_outq_clear(gd_outq_t *q)
@@ -132,7 +156,7 @@ size_t gd_outq_clear(gd_outq_t *q)
     gd_outq_item_t *it = q->head;
     while (it) {
         gd_outq_item_t *next = it->next;
-        outq_item_free(it);
+        outq_item_free(q, it);
         n++;
         it = next;
     }

@@ -15,6 +15,7 @@ typedef struct gd_outq_item_s {
     struct gd_outq_item_s *next;
     gd_event_t *event; /* a referenced event, or NULL for a response */
     const char *data;  /* the line's bytes (the event's line or owned copy) */
+    char *heap;        /* a line handed over by gd_outq_push_owned, or NULL */
     size_t len;
     char owned[]; /* a response's bytes live here */
 } gd_outq_item_t;
@@ -27,13 +28,24 @@ typedef struct gd_outq_s {
     size_t limit;            /* channel.out_queue_bytes */
     uint64_t dropped_events; /* events dropped by the bound, ever (not reset by clear) */
     uint64_t queued_lines;   /* lines in the queue now, the head included */
+    /* Frees a large handed-over line (gd_outq_push_owned) instead of free():
+     * giving back a gigabyte takes the kernel a while, which the channel
+     * spends in the thread pool, not on the loop. NULL: free(). */
+    void (*free_large)(void *ctx, char *heap);
+    void *free_ctx;
 } gd_outq_t;
+
+/* Lines handed over that are at least this long go to free_large. */
+#define GD_OUTQ_LARGE (4u << 20)
 
 void gd_outq_init(gd_outq_t *q, size_t limit);
 /* Copies the line (which must end in '\n'). Never dropped, but it may push
  * queued bytes past the bound, in which case the oldest events not yet
  * started are dropped, as for an event. 0 or -ENOMEM. */
 int gd_outq_push_response(gd_outq_t *q, const char *line, size_t len);
+/* The same, taking ownership of heap (malloc'd), which holds the line; on
+ * -ENOMEM it is freed. */
+int gd_outq_push_owned(gd_outq_t *q, char *heap, const char *line, size_t len);
 /* Takes a reference on ev. Drops oldest events past the bound (which may be
  * ev itself, when responses alone fill the bound). 0 or -ENOMEM. */
 int gd_outq_push_event(gd_outq_t *q, gd_event_t *ev);

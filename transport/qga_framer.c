@@ -103,7 +103,13 @@ static int is_ws(unsigned char c)
 int gd_qga_framer_feed(gd_qga_framer_t *f, const char *data, size_t len)
 {
     int err = 0;
+    f->paused = 0;
+    f->fed = len;
     for (size_t i = 0; i < len; i++) {
+        if (f->paused) { /* the value before byte i was the last one for now */
+            f->fed = i;
+            return err;
+        }
         unsigned char c = (unsigned char)data[i];
         if (c == 0xFF) {
             int partial = f->kind != KIND_NONE;

@@ -43,6 +43,8 @@ typedef struct gd_qga_framer_s {
     gd_qga_frame_error_cb on_error;
     void *ctx;
     unsigned resets; /* bumped by reset, so a feed notices it from a callback */
+    int paused;      /* gd_qga_framer_pause() was called from a callback */
+    size_t fed;      /* bytes of data the last feed took (less than len when paused) */
 } gd_qga_framer_t;
 
 void gd_qga_framer_init(gd_qga_framer_t *f, size_t max_message, gd_qga_message_cb on_message,
@@ -51,6 +53,12 @@ void gd_qga_framer_init(gd_qga_framer_t *f, size_t max_message, gd_qga_message_c
  * gd_qga_framer_reset(), which ends the feed. 0 or -ENOMEM (the partial
  * value is then dropped and skipped like an oversized one). */
 int gd_qga_framer_feed(gd_qga_framer_t *f, const char *data, size_t len);
+/* Called from on_message: the feed stops after this value and sets f->fed
+ * to the bytes taken; the caller feeds the rest again later. */
+static inline void gd_qga_framer_pause(gd_qga_framer_t *f)
+{
+    f->paused = 1;
+}
 /* Forgets any partial value (a new connection). Keeps the buffer. */
 void gd_qga_framer_reset(gd_qga_framer_t *f);
 void gd_qga_framer_free(gd_qga_framer_t *f);

@@ -119,10 +119,66 @@ static gd_link_mode_t decide(gd_qga_link_t *l)
     return GD_LINK_UNDECIDED;
 }
 
+void gd_qga_link_pause(gd_qga_link_t *l)
+{
+    gd_framer_pause(&l->lines);
+    gd_qga_framer_pause(&l->values);
+}
+
+/* Feeds the chosen framer; *fed: how much it took. */
+static int feed_mode(gd_qga_link_t *l, char *data, size_t len, size_t *fed)
+{
+    if (l->mode == GD_LINK_GUESTD) {
+        int r = gd_framer_feed(&l->lines, data, len);
+        *fed = l->lines.fed;
+        return r;
+    }
+    int r = gd_qga_framer_feed(&l->values, data, len);
+    *fed = l->values.fed;
+    return r;
+}
+
+/* Feeds the bytes the link keeps (read while undecided, or left by a
+ * pause). 0 when all were taken; 1 when paused again (the rest is kept);
+ * 2 when a callback reset the link. The buffer is detached first: a
+ * callback may reset the link. */
+static int feed_kept(gd_qga_link_t *l, int *err)
+{
+    if (l->pending.len == 0) return 0;
+    gd_buf_t kept = l->pending;
+    gd_buf_init(&l->pending);
+    unsigned resets = l->resets;
+    size_t fed;
+    *err = feed_mode(l, kept.data, kept.len, &fed);
+    if (l->resets != resets) {
+        gd_buf_free(&kept);
+        return 2;
+    }
+    if (fed < kept.len) {
+        memmove(kept.data, kept.data + fed, kept.len - fed);
+        kept.len -= fed;
+        gd_buf_free(&l->pending);
+        l->pending = kept;
+        return 1;
+    }
+    gd_buf_free(&kept);
+    return 0;
+}
+
 int gd_qga_link_feed(gd_qga_link_t *l, char *data, size_t len)
 {
-    if (l->mode == GD_LINK_GUESTD) return gd_framer_feed(&l->lines, data, len);
-    if (l->mode == GD_LINK_QGA) return gd_qga_framer_feed(&l->values, data, len);
+    int err = 0;
+    l->fed = len;
+    if (l->mode != GD_LINK_UNDECIDED) {
+        int k = feed_kept(l, &err);
+        if (k == 1) l->fed = 0;
+        if (k != 0) return err;
+        size_t fed;
+        unsigned resets = l->resets;
+        err = feed_mode(l, data, len, &fed);
+        if (l->resets == resets) l->fed = fed;
+        return err;
+    }
 
     if (gd_buf_append(&l->pending, data, len) != 0) {
         /* Cannot keep it to decide: guestd's framing, which needs no memory
@@ -134,12 +190,8 @@ int gd_qga_link_feed(gd_qga_link_t *l, char *data, size_t len)
     gd_link_mode_t mode = decide(l);
     if (mode == GD_LINK_UNDECIDED) return 0;
     l->mode = mode;
-    /* Replay everything since the connection began into the chosen framer.
-     * The buffer is detached first: a callback may reset the link. */
-    gd_buf_t replay = l->pending;
-    gd_buf_init(&l->pending);
-    int r = mode == GD_LINK_GUESTD ? gd_framer_feed(&l->lines, replay.data, replay.len)
-                                   : gd_qga_framer_feed(&l->values, replay.data, replay.len);
-    gd_buf_free(&replay);
-    return r;
+    /* Replay everything since the connection began into the chosen framer;
+     * what a pause leaves stays kept for the next feed. */
+    feed_kept(l, &err);
+    return err;
 }

@@ -43,7 +43,7 @@ typedef struct gd_qga_link_s {
     gd_link_mode_t mode;    /* of the current connection */
     gd_framer_t lines;      /* guestd */
     gd_qga_framer_t values; /* qemu-ga */
-    gd_buf_t pending;       /* bytes read while undecided */
+    gd_buf_t pending;       /* bytes read while undecided, or left by a pause */
     size_t scanned;         /* of pending */
     size_t max_message;
     int started, depth, in_string, escape; /* the first value, while undecided */
@@ -51,6 +51,7 @@ typedef struct gd_qga_link_s {
     const gd_qga_link_cbs_t *cbs;
     void *ctx;
     unsigned resets;
+    size_t fed; /* bytes of data the last feed took (fewer when paused) */
 } gd_qga_link_t;
 
 void gd_qga_link_init(gd_qga_link_t *l, gd_dialect_t dialect, size_t max_message,
@@ -62,6 +63,11 @@ void gd_qga_link_reset(gd_qga_link_t *l);
  * ends the feed. 0 or -ENOMEM. */
 int gd_qga_link_feed(gd_qga_link_t *l, char *data, size_t len);
 void gd_qga_link_free(gd_qga_link_t *l);
+/* Called from a message callback: the feed stops after this message. l->fed
+ * then says how much of data was taken; bytes the link had to keep itself
+ * (read while undecided) stay in it and go first at the next feed, which
+ * may be empty (len 0). */
+void gd_qga_link_pause(gd_qga_link_t *l);
 
 /* Whether text (one complete JSON value) is a qemu-ga request: an object
  * with an "execute" or "exec-oob" member. */

@@ -84,6 +84,8 @@ static void setup(void)
         abort();
     }
     agent.dispatch->send = capture;
+    agent.dispatch->send_owned = NULL; /* lines built in the pool come to capture too */
+    agent.dispatch->owed_of = NULL;    /* no channel: nothing is reserved */
     agent.dispatch->send_ctx = NULL;
     /* An existing "systemd" directory, and a systemctl that cannot run. */
     gd_service_set_paths(GUESTD_FIXTURES, "/nonexistent/guestd-fuzz-systemctl", 2000);
