@@ -8,6 +8,7 @@
  * kept here, until guest-exec-status collects them. */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -494,6 +495,141 @@ static void add_output(cJSON *r, const char *data_key, const char *trunc_key, qg
     gd_buf_free(&b64);
 }
 
+/* ---- a finished child's status with large output, built in the pool ---- */
+
+/* Output up to this size is encoded on the loop; more is encoded and printed
+ * in the thread pool, so the loop does no work in proportion to it (up to
+ * 2 x commands.exec_max_output_bytes, 44 MiB of base64 at the ceiling). */
+#define QGA_STATUS_INLINE_BYTES 65536
+
+typedef struct status_job_s {
+    uv_work_t work;
+    gd_qga_req_t *req;
+    gd_buf_t out, err; /* the output, taken from the finished child */
+    int out_truncated, err_truncated;
+    int term_signal;
+    int64_t exit_status;
+    char *id_json; /* the request's id, printed; NULL without one */
+    char *line;    /* the reply line, built in the pool */
+    size_t len, cap;
+} status_job_t;
+
+static void status_job_free(status_job_t *j)
+{
+    gd_buf_free(&j->out);
+    gd_buf_free(&j->err);
+    free(j->id_json);
+    free(j->line);
+    free(j);
+}
+
+/* Appends printf text to the line, never past its capacity. */
+static void put_text(status_job_t *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put_text(status_job_t *j, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(j->line + j->len, j->cap - j->len, fmt, ap);
+    va_end(ap);
+    if (n > 0) j->len += (size_t)n < j->cap - j->len ? (size_t)n : j->cap - j->len - 1;
+}
+
+/* Appends , "KEY": "BASE64", "KEY-truncated": BOOL as the loop's printer
+ * would (qga_json.c: ": " and ", " separators, members in insertion order). */
+static void put_output(status_job_t *j, const char *key, const gd_buf_t *data, int truncated)
+{
+    if (data->len == 0) return;
+    put_text(j, ", \"%s-data\": \"", key);
+    j->len += gd_base64_encode_to(j->line + j->len, data->data, data->len);
+    put_text(j, "\", \"%s-truncated\": %s", key, truncated ? "true" : "false");
+}
+
+/* The line's size: the fixed text (under 160 bytes: head, two pairs of
+ * member names, tail), the base64 and the id. */
+static size_t status_line_size(const status_job_t *j)
+{
+    return 256 + gd_base64_encoded_len(j->out.len) + gd_base64_encoded_len(j->err.len) +
+           (j->id_json ? strlen(j->id_json) : 0);
+}
+
+static void status_work(uv_work_t *w)
+{
+    status_job_t *j = w->data;
+    j->cap = status_line_size(j);
+    j->line = malloc(j->cap);
+    if (!j->line) return;
+    if (j->term_signal)
+        put_text(j, "{\"return\": {\"exited\": true, \"signal\": %d", j->term_signal);
+    else
+        put_text(j, "{\"return\": {\"exited\": true, \"exitcode\": %lld",
+                 (long long)j->exit_status);
+    put_output(j, "out", &j->out, j->out_truncated);
+    put_output(j, "err", &j->err, j->err_truncated);
+    put_text(j, "}%s%s}\n", j->id_json ? ", \"id\": " : "", j->id_json ? j->id_json : "");
+    /* The raw output is let go here too: freeing tens of MiB costs the loop. */
+    gd_buf_free(&j->out);
+    gd_buf_free(&j->err);
+}
+
+static void status_after(uv_work_t *w, int status)
+{
+    status_job_t *j = w->data;
+    if (status != 0 || !j->line) {
+        gd_qga_reply_error(j->req, "GenericError", status ? "cancelled" : "out of memory");
+    } else {
+        char *line = j->line;
+        j->line = NULL;
+        gd_qga_reply_line(j->req, line, line, j->len);
+    }
+    status_job_free(j);
+}
+
+static void status_reserved(gd_qga_req_t *req, int status)
+{
+    status_job_t *j = req->data;
+    if (status != 0) {
+        status_job_free(j);
+        gd_qga_reply_error(req, "GenericError", "the agent is stopping");
+        return;
+    }
+    if (uv_queue_work(req->qga->loop, &j->work, status_work, status_after) != 0) {
+        status_job_free(j);
+        gd_qga_reply_error(req, "GenericError", "cannot queue the work");
+    }
+}
+
+/* Hands p's result to the pool (p is forgotten here); 0, or -ENOMEM with
+ * p untouched. */
+static int reply_status_in_pool(gd_qga_req_t *req, qga_proc_t *p)
+{
+    status_job_t *j = calloc(1, sizeof(*j));
+    if (!j) return -ENOMEM;
+    if (req->id) {
+        gd_buf_t id;
+        gd_buf_init(&id);
+        if (gd_qga_json_print(&id, req->id) != 0) {
+            gd_buf_free(&id);
+            free(j);
+            return -ENOMEM;
+        }
+        j->id_json = id.data; /* NUL-terminated, malloc'd */
+    }
+    j->req = req;
+    j->work.data = j;
+    j->term_signal = p->term_signal;
+    j->exit_status = p->exit_status;
+    j->out = p->out.data;
+    j->out_truncated = p->out.truncated;
+    gd_buf_init(&p->out.data);
+    j->err = p->err.data;
+    j->err_truncated = p->err.truncated;
+    gd_buf_init(&p->err.data);
+    req->data = j;
+    if (gd_qga_reserve(req, status_line_size(j), status_reserved) == 0) status_reserved(req, 0);
+    return 0;
+}
+
 static void cmd_exec_status(gd_qga_req_t *req, const cJSON *args)
 {
     gd_qga_t *q = req->qga;
@@ -504,6 +640,12 @@ static void cmd_exec_status(gd_qga_req_t *req, const cJSON *args)
         p = p->next;
     if (!p) {
         gd_qga_reply_error(req, "GenericError", "Invalid parameter 'pid'");
+        return;
+    }
+    if (p->finished && p->out.data.len + p->err.data.len > QGA_STATUS_INLINE_BYTES &&
+        reply_status_in_pool(req, p) == 0) {
+        unlink_proc(q, p); /* reaped: the pid is forgotten */
+        proc_free(p);
         return;
     }
     cJSON *r = cJSON_CreateObject();

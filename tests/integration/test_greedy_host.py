@@ -176,11 +176,11 @@ class LoopLagTest(unittest.TestCase):
                      "--set", "channel.qga_dialect=qemu-ga",
                      "--set", "commands.file_max_bytes=%d" % max(BIG, 1))
 
-    def judge(self, what, pinger, seconds):
+    def judge(self, what, pinger, seconds, size=BIG):
         n, worst, p99 = pinger.figures()
         sys.stderr.write("loop lag during %s of %d MiB (%.1f s): %d pings, max %.1f ms, "
                          "p99 %.1f ms (target 50 ms, bound %d ms)\n"
-                         % (what, BIG >> 20, seconds, n, worst, p99, LAG_BOUND_MS))
+                         % (what, size >> 20, seconds, n, worst, p99, LAG_BOUND_MS))
         self.assertIsNone(pinger.error)
         self.assertGreater(n, 0)
         if not VALGRIND:  # 20-50 times slower: the figure is printed, not judged
@@ -224,6 +224,37 @@ class LoopLagTest(unittest.TestCase):
             self.assertTrue(tail.endswith(b'", "eof": false}, "id": 7}'), tail)
             self.assertEqual(length, len(head_text) + b64_len(BIG) + len(b'", "eof": false}, "id": 7}'))
             self.judge("guest-file-read", pinger, seconds)
+            q.close()
+
+    def test_guest_exec_status_of_the_largest_output_does_not_stall_pings(self):
+        """guest-exec keeps up to commands.exec_max_output_bytes per stream
+        (its ceiling, 16 MiB); guest-exec-status hands both back in base64."""
+        out_max = 16777216 if not MEMORY_TOOL else 4 << 20
+        with Agent("--set", "channel.qga_spec=unix-listen:" + self.qsock,
+                   "--set", "channel.qga_dialect=qemu-ga",
+                   "--set", "commands.exec_max_output_bytes=%d" % out_max) as agent:
+            q = Stream(self.qsock)
+            cmd = "head -c %d /dev/zero; head -c %d /dev/zero >&2" % (out_max, out_max)
+            q.send(json.dumps({"execute": "guest-exec", "arguments": {
+                "path": "/bin/sh", "arg": ["-c", cmd], "capture-output": True}}).encode())
+            pid = q.reply()[3]["return"]["pid"]
+            deadline = time.monotonic() + scaled(60)
+            pinger = None
+            while time.monotonic() < deadline:
+                if pinger is None:
+                    pinger = Pinger(agent.sock, b'{"id":"p","cmd":"ping"}')
+                    time.sleep(0.1)
+                t0 = time.monotonic()
+                q.send(json.dumps({"execute": "guest-exec-status", "id": 9,
+                                   "arguments": {"pid": pid}}).encode())
+                length, head, tail, _ = q.reply(timeout=600)
+                seconds = time.monotonic() - t0
+                if b'"exited": true' in head:
+                    break
+                time.sleep(0.05)
+            pinger.finish()
+            self.assertGreater(length, 2 * b64_len(out_max), head)
+            self.judge("guest-exec-status of two streams", pinger, seconds, size=2 * out_max)
             q.close()
 
 
