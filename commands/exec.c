@@ -99,6 +99,106 @@ static cJSON *exec_result(gd_exec_t *e, uint64_t started_ns)
     return r;
 }
 
+/* ---- a large response, printed in the thread pool -------------------- */
+
+/* Output up to this size is printed on the loop; more is printed in the
+ * thread pool, so the loop does no work in proportion to it (up to
+ * 2 x commands.exec_max_output_bytes, 32 MiB at the ceiling). */
+#define EXEC_REPLY_INLINE_BYTES 65536
+
+typedef struct exec_line_job_s {
+    uv_work_t work;
+    gd_request_t *req;
+    gd_exec_output_t out;
+    char head[256]; /* {"id":..,"ok":true,"result":{ and the scalar members, */
+    char *id_json;
+    uint64_t duration_ms;
+    char *line;
+    size_t len;
+} exec_line_job_t;
+
+static void line_job_free(exec_line_job_t *j)
+{
+    gd_exec_output_free(&j->out);
+    free(j->id_json);
+    free(j->line);
+    free(j);
+}
+
+static size_t line_bound(const exec_line_job_t *j)
+{
+    return strlen(j->id_json) + sizeof(j->head) + gd_exec_output_bound(&j->out) + 64;
+}
+
+static void line_work(uv_work_t *w)
+{
+    exec_line_job_t *j = w->data;
+    j->line = malloc(line_bound(j));
+    if (!j->line) return;
+    size_t n =
+        (size_t)sprintf(j->line, "{\"id\":%s,\"ok\":true,\"result\":{%s", j->id_json, j->head);
+    n += gd_exec_output_print(&j->out, j->line + n);
+    n += (size_t)sprintf(j->line + n, ",\"duration_ms\":%llu}}\n",
+                         (unsigned long long)j->duration_ms);
+    j->len = n;
+    gd_exec_output_free(&j->out); /* tens of MiB: freed here, not on the loop */
+}
+
+static void line_after(uv_work_t *w, int status)
+{
+    exec_line_job_t *j = w->data;
+    if (status != 0 || !j->line) {
+        gd_reply_error(j->req, "internal", "out of memory building the result");
+    } else {
+        gd_reply_line(j->req, j->line, j->len);
+        j->line = NULL;
+    }
+    line_job_free(j);
+}
+
+static void line_reserved(gd_request_t *req, int status)
+{
+    exec_line_job_t *j = req->data;
+    req->data = NULL;
+    if (status != 0) {
+        line_job_free(j);
+        gd_reply_error(req, "failed", "the agent is stopping");
+        return;
+    }
+    if (uv_queue_work(req->agent->loop, &j->work, line_work, line_after) != 0) {
+        line_job_free(j);
+        gd_reply_error(req, "internal", "cannot queue the work");
+    }
+}
+
+/* Hands e's result to the pool; 0, or -ENOMEM with e untouched. */
+static int reply_in_pool(gd_exec_t *e, gd_request_t *req)
+{
+    exec_line_job_t *j = calloc(1, sizeof(*j));
+    char *id = j ? gd_request_id_json(req) : NULL;
+    if (!id) {
+        free(j);
+        return -ENOMEM;
+    }
+    j->id_json = id;
+    j->req = req;
+    j->work.data = j;
+    char num[32];
+    char code[48];
+    if (e->term_signal)
+        snprintf(code, sizeof(code), "null,\"signal\":\"%s\"",
+                 signal_name(e->term_signal, num, sizeof(num)));
+    else
+        snprintf(code, sizeof(code), "%lld,\"signal\":null", (long long)e->exit_status);
+    snprintf(j->head, sizeof(j->head), "\"exit_code\":%s,\"timed_out\":%s,\"cancelled\":%s,", code,
+             e->timed_out ? "true" : "false", e->cancelled ? "true" : "false");
+    j->duration_ms = (uv_hrtime() - req->started_ns) / 1000000u;
+    gd_exec_output_take(e, &j->out);
+    req->data = j;
+    if (gd_request_reserve(req, line_bound(j), line_reserved) == 0) line_reserved(req, 0);
+    return 0;
+}
+
 static void exec_reply(gd_exec_t *e)
 {
     gd_request_t *req = e->req;
@@ -119,6 +219,9 @@ static void exec_reply(gd_exec_t *e)
         gd_reply_error(req, "failed", "the agent stopped; '%s' was killed", argv0);
         return;
     }
+    if (!e->stream && e->out[0].used + e->out[1].used > EXEC_REPLY_INLINE_BYTES &&
+        reply_in_pool(e, req) == 0)
+        return;
     cJSON *r = exec_result(e, req->started_ns);
     if (r)
         gd_reply_ok(req, r);

@@ -89,6 +89,25 @@ void gd_exec_stream_free(gd_exec_stream_t *st);
  * kept bytes. 0 or -ENOMEM. */
 int gd_exec_add_output(gd_exec_t *e, cJSON *result);
 
+/* A finished exec's output, taken from it so that a pool thread can print
+ * the response (a large one is never printed on the loop). */
+typedef struct gd_exec_output_s {
+    char *kept[2]; /* stdout, stderr: malloc'd, or NULL */
+    size_t n[2];
+    int truncated[2];
+    int base64;
+} gd_exec_output_t;
+
+/* Moves the kept bytes of e's streams into o. */
+void gd_exec_output_take(gd_exec_t *e, gd_exec_output_t *o);
+/* At least the length gd_exec_output_print writes (exact for base64; for
+ * text, 6 bytes per byte, what escaping a control byte costs). */
+size_t gd_exec_output_bound(const gd_exec_output_t *o);
+/* Writes "stdout":..,"stderr":..,"stdout_truncated":..,"stderr_truncated":..
+ * as gd_exec_add_output's members print, to dst; returns the length. */
+size_t gd_exec_output_print(const gd_exec_output_t *o, char *dst);
+void gd_exec_output_free(gd_exec_output_t *o);
+
 /* exec.c */
 
 /* One of the exec's handles finished closing. */

@@ -155,6 +155,57 @@ int gd_exec_add_output(gd_exec_t *e, cJSON *result)
     return 0;
 }
 
+/* ---- the response's fields, printed in the thread pool ------------------ */
+
+void gd_exec_output_take(gd_exec_t *e, gd_exec_output_t *o)
+{
+    o->base64 = e->base64;
+    for (int i = 0; i < 2; i++) {
+        gd_exec_stream_t *st = &e->out[i];
+        o->kept[i] = st->kept;
+        o->n[i] = st->kept ? st->used : 0;
+        o->truncated[i] = st->truncated;
+        st->kept = NULL;
+    }
+}
+
+size_t gd_exec_output_bound(const gd_exec_output_t *o)
+{
+    size_t n = 128; /* the member names, quotes and booleans */
+    for (int i = 0; i < 2; i++)
+        n += o->base64 ? gd_base64_encoded_len(o->n[i]) : 6 * o->n[i] + 2;
+    return n;
+}
+
+size_t gd_exec_output_print(const gd_exec_output_t *o, char *dst)
+{
+    static const char *const names[2] = {"stdout", "stderr"};
+    size_t len = 0;
+    for (int i = 0; i < 2; i++) {
+        len += (size_t)sprintf(dst + len, o->base64 ? "%s\"%s_b64\":\"" : "%s\"%s\":", i ? "," : "",
+                               names[i]);
+        const char *data = o->kept[i] ? o->kept[i] : "";
+        if (o->base64) {
+            len += gd_base64_encode_to(dst + len, data, o->n[i]);
+            dst[len++] = '"';
+        } else {
+            len += json_text_put(dst + len, data, o->n[i]);
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        len += (size_t)sprintf(dst + len, ",\"%s_truncated\":%s", names[i],
+                               o->truncated[i] ? "true" : "false");
+    return len;
+}
+
+void gd_exec_output_free(gd_exec_output_t *o)
+{
+    for (int i = 0; i < 2; i++) {
+        free(o->kept[i]);
+        o->kept[i] = NULL;
+    }
+}
+
 /* ---- streaming ------------------------------------------------------------ */
 
 static void publish_chunk(gd_exec_stream_t *st, const char *data, size_t n)

@@ -226,6 +226,29 @@ class LoopLagTest(unittest.TestCase):
             self.judge("guest-file-read", pinger, seconds)
             q.close()
 
+    def test_exec_of_the_largest_output_does_not_stall_pings(self):
+        """exec keeps up to commands.exec_max_output_bytes per stream (its
+        ceiling, 16 MiB) and answers with both."""
+        out_max = 16777216 if not MEMORY_TOOL else 4 << 20
+        with Agent("--set", "channel.qga_spec=unix-listen:" + self.qsock,
+                   "--set", "channel.qga_dialect=qemu-ga",
+                   "--set", "commands.exec_max_output_bytes=%d" % out_max) as agent:
+            host = Stream(agent.sock)
+            pinger = Pinger(self.qsock, b'{"execute":"guest-ping"}')
+            time.sleep(0.1)
+            t0 = time.monotonic()
+            cmd = "head -c %d /dev/zero | tr '\\0' a; head -c %d /dev/zero | tr '\\0' b >&2" % (
+                out_max, out_max)
+            host.send(json.dumps({"id": "x", "cmd": "exec", "args": {
+                "argv": ["/bin/sh", "-c", cmd], "max_output_bytes": out_max}}).encode() + b"\n")
+            length, head, tail, _ = host.reply(timeout=600)
+            seconds = time.monotonic() - t0
+            pinger.finish()
+            self.assertTrue(head.startswith(b'{"id":"x","ok":true'), head)
+            self.assertGreater(length, 2 * out_max)
+            self.judge("exec of two streams", pinger, seconds, size=2 * out_max)
+            host.close()
+
     def test_guest_exec_status_of_the_largest_output_does_not_stall_pings(self):
         """guest-exec keeps up to commands.exec_max_output_bytes per stream
         (its ceiling, 16 MiB); guest-exec-status hands both back in base64."""
