@@ -253,7 +253,7 @@ static const char *arg_type_name(gd_arg_type_t t)
     case GD_ARG_STRING:
         return "a string";
     case GD_ARG_INT:
-        return "an integer";
+        return "a whole number of at most 2^53 in size";
     case GD_ARG_BOOL:
         return "a boolean";
     case GD_ARG_OBJECT:
@@ -261,7 +261,7 @@ static const char *arg_type_name(gd_arg_type_t t)
     case GD_ARG_STRING_ARRAY:
         return "an array of strings";
     case GD_ARG_INT_OR_STRING:
-        return "an integer or a string";
+        return "a whole number of at most 2^53 in size, or a string";
     case GD_ARG_ANY:
         return "any value";
     }
