@@ -15,6 +15,7 @@
 #include "agent/agent.h"
 #include "commands/dispatch.h"
 #include "commands/table.h"
+#include "doc_page.h"
 
 /* ---- the page, split into lines ---- */
 
@@ -22,41 +23,19 @@ static char *page;
 static char **lines;
 static int n_lines;
 
+static gd_doc_page_t doc;
+
 static void load_page(void)
 {
-    char path[1024];
-    const char *explicit_path = getenv("GUESTD_PROTOCOL_DOC");
-    const char *fixtures = getenv("GUESTD_FIXTURES");
-    if (explicit_path)
-        snprintf(path, sizeof(path), "%s", explicit_path);
-    else if (fixtures)
-        snprintf(path, sizeof(path), "%s/../../docs/protocol.md", fixtures);
-    else
-        snprintf(path, sizeof(path), "docs/protocol.md");
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    page = malloc((size_t)size + 1);
-    ck_assert_uint_eq(fread(page, 1, (size_t)size, f), (size_t)size);
-    page[size] = '\0';
-    fclose(f);
-    lines = calloc((size_t)size + 2, sizeof(*lines));
-    n_lines = 0;
-    for (char *p = page; *p;) {
-        lines[n_lines++] = p;
-        char *nl = strchr(p, '\n');
-        if (!nl) break;
-        *nl = '\0';
-        p = nl + 1;
-    }
+    gd_doc_page_load(&doc, "protocol.md", "GUESTD_PROTOCOL_DOC");
+    page = doc.text;
+    lines = doc.lines;
+    n_lines = doc.n_lines;
 }
 
 static void free_page(void)
 {
-    free(page);
-    free(lines);
+    gd_doc_page_free(&doc);
 }
 
 /* The lines of the "## <title>" section: [*start, *end). 0, or -1 when the
