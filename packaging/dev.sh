@@ -4,8 +4,9 @@
 #                           guestd inside, and the host talking to it
 #   packaging/dev.sh test   installs, builds with -Werror, and runs the whole
 #                           test suite, plain, under ASan+UBSan (unit,
-#                           integration and two VM suites), and a subset
-#                           under valgrind
+#                           integration and two VM suites), a subset under
+#                           valgrind, and the static (musl) build's: its unit
+#                           and integration suites, and its VM suites
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -36,7 +37,7 @@ case "${1:-}" in
     # One suite at a time: the exec and service suites time real children,
     # and two cores shared by parallel suites make those timings lie.
     echo "== every suite: unit, integration, VM, benchmark smoke runs"
-    ctest --test-dir build --output-on-failure -LE valgrind
+    ctest --test-dir build --output-on-failure -LE 'valgrind|static'
     echo "== unit suites under ASan+UBSan"
     build build-asan -DGUESTD_WERROR=ON -DGUESTD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
     ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -L 'unit|integration'
@@ -44,6 +45,10 @@ case "${1:-}" in
     ctest --test-dir build-asan --output-on-failure -R '^e2e\.test_vm_(channel|faults)$'
     echo "== integration suites under valgrind memcheck (the subset docs/security.md names)"
     ctest --test-dir build -L valgrind --output-on-failure
+    echo "== the static build (musl, packaging/static.sh): unit and integration suites on it"
+    packaging/static.sh --test
+    echo "== VM suites of the static build: the busybox guest with no .so, a Debian 11 guest"
+    GUESTD_VM_STATIC_REQUIRED=1 ctest --test-dir build --output-on-failure -L static
     ;;
   *)
     echo "usage: packaging/dev.sh demo|test" >&2

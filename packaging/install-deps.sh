@@ -13,6 +13,11 @@ packages=(
   librsvg2-bin
   libvirt-daemon-driver-qemu libvirt-daemon libvirt-clients e2fsprogs
   dpkg-dev debootstrap debian-archive-keyring lintian
+  # The static build (packaging/static.sh): musl-gcc, the kernel's headers,
+  # and the -dev packages whose versions pick the source packages it builds
+  # (libuv1-dev, libcjson-dev, libinih-dev and check above; libmimalloc-dev
+  # for GUESTD_STATIC_MALLOC=mimalloc).
+  musl-tools linux-libc-dev libmimalloc-dev file binutils xz-utils
 )
 
 missing=()

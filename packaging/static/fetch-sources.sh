@@ -4,7 +4,7 @@
 # the .deb links), so the static binary and the .deb carry the same code.
 #
 #   packaging/static/fetch-sources.sh DEST-DIR BINARY-PACKAGE...
-#     e.g. fetch-sources.sh build-static/src libuv1-dev libcjson-dev libinih-dev
+#     e.g. fetch-sources.sh build-static/src libuv1-dev libcjson-dev libmimalloc-dev
 #
 # For each package it prints "SOURCE-DIR" (one line each, in order) after
 # DEST-DIR/<source>-<version>/ holds the unpacked tree with Debian's patches

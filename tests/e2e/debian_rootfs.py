@@ -5,11 +5,16 @@ from the .deb the build makes (Python 3, stdlib only; root needed).
   repack_deb(deb, version, out)   the same package under another version
   mirror()                        the Debian mirror, from this machine's apt
                                   sources (or GUESTD_E2E_MIRROR)
-  base_rootfs(extra_packages)     debootstrap --variant=minbase bookworm with
-                                  systemd-sysv, udev and the given packages,
-                                  plus the test kernel's modules; cached
+  base_rootfs(extra_packages, suite=SUITE)
+                                  debootstrap --variant=minbase SUITE
+                                  (bookworm; bullseye for the static build's
+                                  Debian 11 test) with systemd-sysv, udev and
+                                  the given packages, plus the test kernel's
+                                  modules; cached, keyed by suite
   make_image(workdir, deb, files) a disk image: a copy of the base rootfs with
                                   the .deb installed by dpkg in a chroot
+                                  (deb None: none; prepare(root) may change
+                                  the copy first)
                                   (systemd not running: files only) and any
                                   extra files; mkfs.ext4 -d, nothing mounted
   DebianVM                        boots the image: a busybox initramfs insmods
@@ -186,21 +191,22 @@ def _apt_sources():
     return entries
 
 
-def mirror():
+def mirror(suite=SUITE):
     """A Debian archive URI from this machine's apt sources: the entry for
-    bookworm itself if there is one, else for the host's own release (not
-    -security or -updates). GUESTD_E2E_MIRROR overrides."""
+    suite itself if there is one, else for the host's own release (not
+    -security or -updates; a Debian mirror carries the other releases too).
+    GUESTD_E2E_MIRROR overrides."""
     env = os.environ.get("GUESTD_E2E_MIRROR")
     if env:
         return env
     entries = [e for e in _apt_sources()
                if re.match(r"^(https?|file)://", e[0]) and "main" in e[2]]
-    for want in (SUITE, _host_codename()):
+    for want in (suite, _host_codename()):
         for uri, suite, _ in entries:
             if suite == want:
                 return uri.rstrip("/")
     raise V.E2EError("no Debian mirror in /etc/apt/sources.list{,.d/}: none has a "
-                     "'deb URI %s main' entry; set GUESTD_E2E_MIRROR" % SUITE)
+                     "'deb URI %s main' entry; set GUESTD_E2E_MIRROR" % suite)
 
 
 # --------------------------------------------------------------------------
@@ -247,23 +253,23 @@ MASKED_UNITS = ["apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer
                 "getty@tty1.service"]
 
 
-def _rootfs_plan(extra_packages):
+def _rootfs_plan(extra_packages, suite=SUITE):
     """What the base rootfs is made of, and where the cache keeps it."""
     vmlinuz, moddir, kver = V.fetch_kernel()
     packages = sorted(set(BASE_PACKAGES) | set(extra_packages))
-    src = mirror()
+    src = mirror(suite)
     modules = _module_closure(moddir, ROOTFS_MODULES)
     h = hashlib.sha256()
-    h.update(json.dumps([ROOTFS_LAYOUT, SUITE, src, packages, kver, modules,
+    h.update(json.dumps([ROOTFS_LAYOUT, suite, src, packages, kver, modules,
                          sorted(GUEST_FILES.items()), MASKED_UNITS]).encode())
     cdir = os.path.join(V.CACHE, "debian-rootfs")
-    dest = os.path.join(cdir, "%s-%s" % (SUITE, h.hexdigest()[:20]))
+    dest = os.path.join(cdir, "%s-%s" % (suite, h.hexdigest()[:20]))
     return dest, cdir, kver, moddir, packages, src, modules
 
 
-def base_rootfs_cached(extra_packages=()):
+def base_rootfs_cached(extra_packages=(), suite=SUITE):
     """The cached base rootfs for these packages, or None when it must be made."""
-    dest = _rootfs_plan(extra_packages)[0]
+    dest = _rootfs_plan(extra_packages, suite)[0]
     return dest if os.path.exists(os.path.join(dest, ".complete")) else None
 
 
@@ -285,11 +291,11 @@ def _debootstrap(argv, say):
                          % (proc.returncode, "\n".join(lines[-60:])))
 
 
-def base_rootfs(extra_packages=(), say=log):
-    """The cached base root file system: a directory to copy, never to
-    change. Returns (path, kernel version). say() tells the progress of a
-    debootstrap."""
-    dest, cdir, kver, moddir, packages, src, modules = _rootfs_plan(extra_packages)
+def base_rootfs(extra_packages=(), say=log, suite=SUITE):
+    """The cached base root file system of Debian `suite`: a directory to
+    copy, never to change. Returns (path, kernel version). say() tells the
+    progress of a debootstrap."""
+    dest, cdir, kver, moddir, packages, src, modules = _rootfs_plan(extra_packages, suite)
     os.makedirs(cdir, exist_ok=True)
     if os.path.exists(os.path.join(dest, ".complete")):
         os.utime(dest)
@@ -300,10 +306,10 @@ def base_rootfs(extra_packages=(), say=log):
     try:
         root = os.path.join(work, "root")
         say("debootstrap %s from %s (minbase + %s); one to three minutes, cached afterwards"
-            % (SUITE, src, ",".join(packages)))
+            % (suite, src, ",".join(packages)))
         t0 = time.monotonic()
         argv = ["debootstrap", "--variant=minbase", "--include=" + ",".join(packages),
-                SUITE, root, src]
+                suite, root, src]
         try:
             _debootstrap(argv, say)
         except V.E2EError:
@@ -345,28 +351,38 @@ def base_rootfs(extra_packages=(), say=log):
         os.rename(root, dest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    # Keep the cache small: the three most recently used root file systems.
+    # Keep the cache small: the three most recently used root file systems
+    # of this suite (the other suite's are another test's).
     olds = sorted((os.path.join(cdir, d) for d in os.listdir(cdir)
-                   if not d.startswith(".")), key=os.path.getmtime)
+                   if d.startswith(suite + "-")), key=os.path.getmtime)
     for old in olds[:-3]:
         shutil.rmtree(old, ignore_errors=True)
     return dest, kver
 
 
-def make_image(workdir, deb, extra_files=None, size=IMAGE_SIZE, say=log):
-    """A raw ext4 disk image in workdir: the base rootfs with `deb` installed
-    by dpkg in a chroot, and extra_files ({guest path: host path}) copied in.
-    Returns (image path, dpkg's output)."""
-    base, kver = base_rootfs(deb_depends(deb), say)
+def make_image(workdir, deb, extra_files=None, size=IMAGE_SIZE, say=log,
+               suite=SUITE, packages=None, prepare=None):
+    """A raw ext4 disk image in workdir: the base rootfs of `suite` with
+    `deb` installed by dpkg in a chroot (deb None: no .deb, and `packages`,
+    default its dependencies, in the base), prepare(root) called on the copy,
+    and extra_files ({guest path: host path}) copied in. Returns (image path,
+    kernel version, dpkg's output or prepare()'s result)."""
+    if packages is None:
+        packages = deb_depends(deb) if deb else ()
+    base, kver = base_rootfs(packages, say, suite)
     root = os.path.join(workdir, "rootfs")
     t0 = time.monotonic()
     run(["cp", "-a", base, root], "copying the base rootfs")
     os.unlink(os.path.join(root, ".complete"))
-    shutil.copy2(deb, os.path.join(root, "tmp", "guestd.deb"))
-    # systemd is not running in the chroot: the postinst must only lay down
-    # files, and the agent must start at boot because udev sees the port.
-    dpkg_out = run(["chroot", root, "dpkg", "-i", "/tmp/guestd.deb"], "dpkg -i in the chroot")
-    os.unlink(os.path.join(root, "tmp", "guestd.deb"))
+    dpkg_out = None
+    if deb:
+        shutil.copy2(deb, os.path.join(root, "tmp", "guestd.deb"))
+        # systemd is not running in the chroot: the postinst must only lay
+        # down files, and the agent must start at boot because udev sees the port.
+        dpkg_out = run(["chroot", root, "dpkg", "-i", "/tmp/guestd.deb"], "dpkg -i in the chroot")
+        os.unlink(os.path.join(root, "tmp", "guestd.deb"))
+    if prepare:
+        dpkg_out = prepare(root)
     for gpath, hpath in (extra_files or {}).items():
         dst = root + gpath
         os.makedirs(os.path.dirname(dst), exist_ok=True)

@@ -22,12 +22,20 @@ VM "hotplug": no port at boot; guestd starts at boot and waits for it.
 Each VM ends with SIGTERM to the agent: exit status 0, and under ASan no
 leak or error report.
 
+GUESTD_VM_STATIC=1 (ctest's e2e.test_vm_channel_static, GUESTD_BIN naming
+build-static/guestd, the musl static build of packaging/static.sh) first
+checks that the binary needs no shared library: ldd names none, and the
+initramfs the VMs boot holds no .so at all (vm.py copies what ldd names);
+then both VMs run the same checks on it. Without the binary it exits 77
+(skipped), unless GUESTD_VM_STATIC_REQUIRED=1 (packaging/dev.sh test).
+
 Environment: GUESTD_BIN (the binary under test), GUESTD_E2E_LOG_LEVEL
 (default debug), GUESTD_E2E_IDLE_S (default 60; the bound scales with it),
 and those of vm.py. Exit status 0 when every check passed.
 """
 
 import os
+import re
 import sys
 import time
 
@@ -340,8 +348,46 @@ def vm_hotplug(gbin):
         R.check_agent_exit(vm)
 
 
+def static_initramfs(gbin):
+    """The static agent alone in the guest: no loader, no libc, no .so."""
+    def no_shared_libs():
+        with open(gbin, "rb") as f:
+            elf = f.read()
+        assert elf[:4] == b"\x7fELF", "%s is not an ELF file" % gbin
+        assert b"/ld-linux" not in elf and b"/ld-musl" not in elf, \
+            "%s names a dynamic loader" % gbin
+        libs = V._ldd(gbin)
+        assert libs == (), "ldd %s names %s" % (gbin, ", ".join(libs))
+        _, initrd = V.build_initramfs(gbin)
+        entries = V.cpio_entries(initrd)
+        names = [n for n, _ in entries]
+        assert "usr/sbin/guestd" in names, "no usr/sbin/guestd in %s" % initrd
+        shared = [n for n in names if re.search(r"\.so(\.[0-9.]+)?$", os.path.basename(n))]
+        assert not shared, "shared objects in the initramfs: %s" % shared
+        libdirs = [n for n in names if re.match(r"^(usr/)?lib(32|64|x32)?/", n)
+                   and not (n + "/").startswith("lib/modules/")]
+        assert not libdirs, "library files in the initramfs: %s" % libdirs
+        R.figure("static initramfs", "%d entries, no .so, guestd %d bytes"
+                 % (len(entries), os.path.getsize(gbin)))
+    R.check("static guestd: ldd names no library, the initramfs holds no .so",
+            no_shared_libs)
+
+
 def main():
-    return R.run_parts("test_vm_channel", (vm_attach, vm_hotplug,))
+    parts = (vm_attach, vm_hotplug)
+    suite = "test_vm_channel"
+    if os.environ.get("GUESTD_VM_STATIC", "") not in ("", "0"):
+        gbin = R.guestd_bin()
+        if not gbin or not os.access(gbin, os.X_OK):
+            msg = "no static guestd at %s (packaging/static.sh builds it)" % gbin
+            if os.environ.get("GUESTD_VM_STATIC_REQUIRED", "") not in ("", "0"):
+                print("FAIL: " + msg)
+                return 1
+            print("SKIP: " + msg)
+            return 77
+        parts = (static_initramfs,) + parts
+        suite = "test_vm_channel (static)"
+    return R.run_parts(suite, parts)
 
 
 if __name__ == "__main__":

@@ -177,6 +177,27 @@ class Cpio:
         return bytes(self.out)
 
 
+def cpio_entries(path):
+    """(name, mode) of every entry of a gzip'd newc archive (an initramfs
+    built here): what a suite asserts is, or is not, in the guest."""
+    data = gzip.decompress(open(path, "rb").read())
+    out = []
+    pos = 0
+    while pos + 110 <= len(data):
+        if data[pos:pos + 6] != b"070701":
+            raise E2EError("%s: no newc header at offset %d" % (path, pos))
+        f = [int(data[pos + 6 + 8 * i:pos + 14 + 8 * i], 16) for i in range(13)]
+        mode, size, namesize = f[1], f[6], f[11]
+        name = data[pos + 110:pos + 110 + namesize - 1].decode(errors="replace")
+        pos += 110 + namesize
+        pos += -pos % 4
+        pos += size + (-size % 4)
+        if name == "TRAILER!!!":
+            break
+        out.append((name, mode))
+    return out
+
+
 INIT_SCRIPT = r'''#!/bin/sh
 # /init of the guestd e2e initramfs (written by tests/e2e/vm.py).
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
