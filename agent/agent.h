@@ -41,7 +41,7 @@ typedef struct gd_agent_s {
     struct gd_dispatch_s *dispatch;
     struct gd_metrics_s *metrics;
     struct gd_history_s *history;
-    struct gd_qga_s *qga; /* qemu-ga's dialect and its second channel */
+    struct gd_qga_s *qga;     /* qemu-ga's dialect and its second channel */
     gd_bus_sub_t channel_sub; /* events to the host */
 
     int64_t started_at_ms;
@@ -63,8 +63,7 @@ typedef struct gd_agent_s {
 
 /* Sets up everything on loop from cfg; nothing runs until the loop does.
  * Returns 0 or a negative errno with err set. */
-int gd_agent_init(gd_agent_t *a, uv_loop_t *loop, const gd_config_t *cfg, char *err,
-                  size_t errlen);
+int gd_agent_init(gd_agent_t *a, uv_loop_t *loop, const gd_config_t *cfg, char *err, size_t errlen);
 /* Starts timers, signals and the channel; publishes hello. */
 int gd_agent_start(gd_agent_t *a);
 /* Stops timers, flushes, closes every handle; the loop then ends by itself

@@ -22,16 +22,13 @@ void gd_buf_free(gd_buf_t *b)
 int gd_buf_reserve(gd_buf_t *b, size_t extra)
 {
     size_t need = b->len + extra + 1;
-    if (need <= b->cap)
-        return 0;
+    if (need <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap *= 2;
     char *p = realloc(b->data, cap);
-    if (!p)
-        return -ENOMEM;
-    if (!b->data)
-        p[0] = '\0'; /* NUL-terminated from the first allocation on */
+    if (!p) return -ENOMEM;
+    if (!b->data) p[0] = '\0'; /* NUL-terminated from the first allocation on */
     b->data = p;
     b->cap = cap;
     return 0;
@@ -39,10 +36,8 @@ int gd_buf_reserve(gd_buf_t *b, size_t extra)
 
 int gd_buf_append(gd_buf_t *b, const void *data, size_t len)
 {
-    if (gd_buf_reserve(b, len) != 0)
-        return -ENOMEM;
-    if (len)
-        memcpy(b->data + b->len, data, len);
+    if (gd_buf_reserve(b, len) != 0) return -ENOMEM;
+    if (len) memcpy(b->data + b->len, data, len);
     b->len += len;
     b->data[b->len] = '\0';
     return 0;
@@ -60,12 +55,9 @@ int gd_buf_printf(gd_buf_t *b, const char *fmt, ...)
     char small[256];
     int n = vsnprintf(small, sizeof(small), fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return -EINVAL;
-    if ((size_t)n < sizeof(small))
-        return gd_buf_append(b, small, (size_t)n);
-    if (gd_buf_reserve(b, (size_t)n) != 0)
-        return -ENOMEM;
+    if (n < 0) return -EINVAL;
+    if ((size_t)n < sizeof(small)) return gd_buf_append(b, small, (size_t)n);
+    if (gd_buf_reserve(b, (size_t)n) != 0) return -ENOMEM;
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
@@ -76,17 +68,31 @@ int gd_buf_printf(gd_buf_t *b, const char *fmt, ...)
 int gd_buf_json_string(gd_buf_t *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
-    if (gd_buf_append(b, "\"", 1) != 0)
-        return -ENOMEM;
+    if (gd_buf_append(b, "\"", 1) != 0) return -ENOMEM;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         char esc[7];
         size_t n = 0;
         switch (*p) {
-        case '"': esc[n++] = '\\'; esc[n++] = '"'; break;
-        case '\\': esc[n++] = '\\'; esc[n++] = '\\'; break;
-        case '\n': esc[n++] = '\\'; esc[n++] = 'n'; break;
-        case '\r': esc[n++] = '\\'; esc[n++] = 'r'; break;
-        case '\t': esc[n++] = '\\'; esc[n++] = 't'; break;
+        case '"':
+            esc[n++] = '\\';
+            esc[n++] = '"';
+            break;
+        case '\\':
+            esc[n++] = '\\';
+            esc[n++] = '\\';
+            break;
+        case '\n':
+            esc[n++] = '\\';
+            esc[n++] = 'n';
+            break;
+        case '\r':
+            esc[n++] = '\\';
+            esc[n++] = 'r';
+            break;
+        case '\t':
+            esc[n++] = '\\';
+            esc[n++] = 't';
+            break;
         default:
             if (*p < 0x20) {
                 memcpy(esc, "\\u00", 4);
@@ -97,8 +103,7 @@ int gd_buf_json_string(gd_buf_t *b, const char *s)
                 esc[n++] = (char)*p;
             }
         }
-        if (gd_buf_append(b, esc, n) != 0)
-            return -ENOMEM;
+        if (gd_buf_append(b, esc, n) != 0) return -ENOMEM;
     }
     return gd_buf_append(b, "\"", 1);
 }

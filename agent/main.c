@@ -22,23 +22,24 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: guestd [OPTION]...\n"
-            "The guest agent: pushes metrics and answers commands from the host over a\n"
-            "virtio-serial port (newline-delimited JSON).\n"
-            "\n"
-            "  -c, --config FILE        configuration file (default %s;\n"
-            "                           a missing default file means defaults)\n"
-            "      --channel SPEC       virtio-serial:PATH, unix-listen:PATH, unix-connect:PATH,\n"
-            "                           vsock-listen:PORT or stdio (same as --set channel.spec=)\n"
-            "      --set SECTION.KEY=VALUE  override one key; may be repeated\n"
-            "      --log-level LEVEL    error, warn, info or debug (same as --set agent.log_level=)\n"
-            "      --dump-config        print the effective configuration as INI and exit\n"
-            "      --version            print the version and exit\n"
-            "  -h, --help               print this help and exit\n"
-            "\n"
-            "Exit status: 0 ok, 1 runtime failure, 2 usage or configuration error.\n",
-            GD_CONFIG_DEFAULT_PATH);
+    fprintf(
+        out,
+        "Usage: guestd [OPTION]...\n"
+        "The guest agent: pushes metrics and answers commands from the host over a\n"
+        "virtio-serial port (newline-delimited JSON).\n"
+        "\n"
+        "  -c, --config FILE        configuration file (default %s;\n"
+        "                           a missing default file means defaults)\n"
+        "      --channel SPEC       virtio-serial:PATH, unix-listen:PATH, unix-connect:PATH,\n"
+        "                           vsock-listen:PORT or stdio (same as --set channel.spec=)\n"
+        "      --set SECTION.KEY=VALUE  override one key; may be repeated\n"
+        "      --log-level LEVEL    error, warn, info or debug (same as --set agent.log_level=)\n"
+        "      --dump-config        print the effective configuration as INI and exit\n"
+        "      --version            print the version and exit\n"
+        "  -h, --help               print this help and exit\n"
+        "\n"
+        "Exit status: 0 ok, 1 runtime failure, 2 usage or configuration error.\n",
+        GD_CONFIG_DEFAULT_PATH);
 }
 
 int main(int argc, char **argv)
@@ -64,8 +65,7 @@ int main(int argc, char **argv)
     int opt;
 
     gd_log_init();
-    if (!overrides)
-        return EXIT_RUNTIME;
+    if (!overrides) return EXIT_RUNTIME;
     while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
         char *assignment = NULL;
         switch (opt) {
@@ -96,8 +96,7 @@ int main(int argc, char **argv)
             status = EXIT_USAGE;
             goto out;
         }
-        if (assignment)
-            overrides[n_overrides++] = assignment;
+        if (assignment) overrides[n_overrides++] = assignment;
     }
     if (optind < argc) {
         fprintf(stderr, "guestd: unexpected argument '%s'\n", argv[optind]);
@@ -113,8 +112,7 @@ int main(int argc, char **argv)
                                 config_path == NULL, err, sizeof(err));
     for (int i = 0; r == 0 && i < n_overrides; i++)
         r = gd_config_set_dotted(&cfg, overrides[i], err, sizeof(err));
-    if (r == 0)
-        r = gd_config_validate(&cfg, err, sizeof(err));
+    if (r == 0) r = gd_config_validate(&cfg, err, sizeof(err));
     if (r == 0) {
         gd_endpoint_kind_t kind;
         char path[GD_CFG_STR_MAX];
@@ -156,8 +154,7 @@ int main(int argc, char **argv)
         status = EXIT_RUNTIME;
     }
     uv_run(&loop, UV_RUN_DEFAULT);
-    if (agent.exit_code)
-        status = agent.exit_code;
+    if (agent.exit_code) status = agent.exit_code;
     gd_agent_free(&agent);
     if (uv_loop_close(&loop) != 0) {
         gd_error("internal: handles left open at exit");

@@ -66,7 +66,8 @@ static const gd_arg_spec_t metrics_get_args[] = {
 };
 
 static const gd_arg_spec_t metrics_history_args[] = {
-    {"since_seq", GD_ARG_INT, 0, 0, INT64_C(9007199254740992), "only samples with a greater seq (default 0)"},
+    {"since_seq", GD_ARG_INT, 0, 0, INT64_C(9007199254740992),
+     "only samples with a greater seq (default 0)"},
     {"limit", GD_ARG_INT, 0, 0, 1000000, "at most this many, the oldest first (default 0: all)"},
     {NULL, 0, 0, 0, 0, NULL},
 };
