@@ -192,6 +192,20 @@ void gd_qga_reply_nothing(gd_qga_req_t *req)
     req_free(req);
 }
 
+int gd_qga_id_json(const gd_qga_req_t *req, char **out)
+{
+    *out = NULL;
+    if (!req->id) return 0;
+    gd_buf_t id;
+    gd_buf_init(&id);
+    if (gd_qga_json_print(&id, req->id) != 0) {
+        gd_buf_free(&id);
+        return -ENOMEM;
+    }
+    *out = id.data; /* NUL-terminated, malloc'd */
+    return 0;
+}
+
 /* ---- guest-sync and guest-sync-delimited live here: they are about the
  * stream, not the guest ---- */
 

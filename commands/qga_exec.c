@@ -605,15 +605,9 @@ static int reply_status_in_pool(gd_qga_req_t *req, qga_proc_t *p)
 {
     status_job_t *j = calloc(1, sizeof(*j));
     if (!j) return -ENOMEM;
-    if (req->id) {
-        gd_buf_t id;
-        gd_buf_init(&id);
-        if (gd_qga_json_print(&id, req->id) != 0) {
-            gd_buf_free(&id);
-            free(j);
-            return -ENOMEM;
-        }
-        j->id_json = id.data; /* NUL-terminated, malloc'd */
+    if (gd_qga_id_json(req, &j->id_json) != 0) {
+        free(j);
+        return -ENOMEM;
     }
     j->req = req;
     j->work.data = j;

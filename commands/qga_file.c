@@ -493,16 +493,10 @@ static void cmd_read(gd_qga_req_t *req, const cJSON *args)
     qga_op_t *op = op_new(req, OP_READ);
     if (!op) return;
     op->count = (size_t)count;
-    if (req->id) {
-        gd_buf_t id;
-        gd_buf_init(&id);
-        if (gd_qga_json_print(&id, req->id) != 0) {
-            gd_buf_free(&id);
-            op_free(op);
-            gd_qga_reply_error(req, "GenericError", "out of memory");
-            return;
-        }
-        op->id_json = id.data; /* NUL-terminated, malloc'd */
+    if (gd_qga_id_json(req, &op->id_json) != 0) {
+        op_free(op);
+        gd_qga_reply_error(req, "GenericError", "out of memory");
+        return;
     }
     /* The reply's room is reserved before anything is read, not count
      * bytes allocated per request: the agent holds what it admitted. */

@@ -130,6 +130,10 @@ int gd_qga_reserve(gd_qga_req_t *req, size_t bytes, void (*resume)(gd_qga_req_t 
 /* A command that answers only on error succeeded: no reply, the request is
  * freed. */
 void gd_qga_reply_nothing(gd_qga_req_t *req);
+/* req's id printed as qemu-ga prints it, for a reply line built outside
+ * the loop: *out is malloc'd, or NULL when the request has no id. 0 or
+ * -ENOMEM. */
+int gd_qga_id_json(const gd_qga_req_t *req, char **out);
 
 /* Runs guestd's own command cmd with args (consumed) for req, through the
  * dispatcher (its policy, checks and bound); its reply comes to done.

@@ -160,6 +160,10 @@ class Host:
         return self.read_line_until(time.time() + scaled(timeout))
 
     def read_line_until(self, deadline):
+        return json.loads(self.read_raw_line_until(deadline))
+
+    def read_raw_line_until(self, deadline):
+        """The next line's bytes, without its newline."""
         while b"\n" not in self.buf:
             left = deadline - time.time()
             if left <= 0:
@@ -170,7 +174,7 @@ class Host:
                 raise EOFError("the agent closed the connection")
             self.buf += chunk
         line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
+        return line
 
     def next_message(self, timeout=10):
         if self.pending:

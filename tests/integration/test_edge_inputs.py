@@ -75,16 +75,7 @@ class EdgeHost(Host):
     delimited = 0
 
     def read_line_until(self, deadline):
-        while b"\n" not in self.buf:
-            left = deadline - time.time()
-            if left <= 0:
-                raise TimeoutError("no line from the agent in time")
-            self.s.settimeout(left)
-            chunk = self.s.recv(1 << 16)
-            if not chunk:
-                raise EOFError("the agent closed the connection")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
+        line = self.read_raw_line_until(deadline)
         if line.startswith(b"\xff"):
             self.delimited += 1
             line = line.lstrip(b"\xff")
