@@ -9,10 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/buf.h"
+#include "core/buf.h"
 #include "agent/health.h"
-#include "agent/history.h"
-#include "agent/log.h"
+#include "core/history.h"
+#include "core/log.h"
 #include "collectors/metrics.h"
 #include "commands/dispatch.h"
 #include "commands/info.h"
@@ -135,7 +135,7 @@ static void send_reply_owned(void *ctx, uint64_t gen, char *line, size_t len)
     gd_channel_send_reply_owned(a->channel, gen, line, line, len);
 }
 
-/* The reservations (agent/owed.h) of the channel a reply goes to. */
+/* The reservations (core/owed.h) of the channel a reply goes to. */
 static gd_owed_t *owed_of(void *ctx, uint64_t gen)
 {
     gd_agent_t *a = ctx;

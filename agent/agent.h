@@ -8,10 +8,10 @@
 
 #include <uv.h>
 
-#include "agent/buf.h"
-#include "agent/bus.h"
-#include "agent/config.h"
-#include "agent/fd_budget.h"
+#include "core/buf.h"
+#include "core/bus.h"
+#include "core/config.h"
+#include "core/fd_budget.h"
 
 #define GD_PROTOCOL_VERSION 1
 

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "agent/log.h"
+#include "core/log.h"
 #include "agent/metrics_log.h"
 #include "agent/sd_notify.h"
 #include "collectors/metrics.h"

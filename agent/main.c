@@ -14,8 +14,8 @@
 #include <uv.h>
 
 #include "agent/agent.h"
-#include "agent/config.h"
-#include "agent/log.h"
+#include "core/config.h"
+#include "core/log.h"
 #include "transport/channel.h"
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };

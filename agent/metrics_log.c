@@ -12,7 +12,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "agent/log.h"
+#include "core/log.h"
 
 typedef struct job_s {
     uv_work_t req;

@@ -19,8 +19,8 @@
 
 #include <uv.h>
 
-#include "agent/bus.h"
-#include "agent/config.h"
+#include "core/bus.h"
+#include "core/config.h"
 
 typedef struct gd_metrics_log_s gd_metrics_log_t;
 

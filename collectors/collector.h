@@ -11,11 +11,11 @@
 
 #include <uv.h>
 
-#include "collectors/jsonw.h"
+#include "core/json/writer.h"
 
 typedef int (*gd_statvfs_fn)(const char *path, struct statvfs *out);
 
-/* The collectors' share of the open-file limit (agent/fd_budget.h), for
+/* The collectors' share of the open-file limit (core/fd_budget.h), for
  * the files they keep open between cycles (/proc/<pid>/stat, sysfs
  * attributes). Past it a file is opened and closed at each read. */
 typedef struct gd_fd_pool_s {

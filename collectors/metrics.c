@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/fd_budget.h"
-#include "agent/log.h"
-#include "collectors/jsonw.h"
+#include "core/fd_budget.h"
+#include "core/log.h"
+#include "core/json/writer.h"
 #include "collectors/registry.h"
 
 #define MAX_COLLECTORS 32

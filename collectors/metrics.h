@@ -8,8 +8,8 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
-#include "agent/buf.h"
-#include "agent/config.h"
+#include "core/buf.h"
+#include "core/config.h"
 
 typedef struct gd_metrics_s gd_metrics_t;
 
@@ -58,7 +58,7 @@ typedef struct gd_metrics_opts_s {
     int (*statvfs_fn)(const char *path, struct statvfs *out); /* statvfs(3) */
     uint64_t fs_timeout_ms;                                   /* GD_METRICS_FS_TIMEOUT_MS */
     /* Files the collectors keep open (stat files, sysfs attributes); 0:
-     * the collectors' share of the fd budget (agent/fd_budget.h). */
+     * the collectors' share of the fd budget (core/fd_budget.h). */
     size_t proc_fd_budget;
 } gd_metrics_opts_t;
 

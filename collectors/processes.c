@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/log.h"
+#include "core/log.h"
 #include "collectors/procfs.h"
 
 #define PROC_NAME_MAX 64  /* comm is 16 bytes, kernel workers print up to 64 */

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "agent/buf.h"
+#include "core/buf.h"
 
 #define GD_PROCFS_PATH_MAX 512
 

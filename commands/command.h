@@ -9,7 +9,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "agent/owed.h"
+#include "core/owed.h"
 
 struct gd_agent_s;
 struct gd_dispatch_s;

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "agent/agent.h"
-#include "agent/config.h"
-#include "agent/utf8.h"
+#include "core/config.h"
+#include "core/utf8.h"
 
 /* Keys a host may not change even though they are runtime keys: the policy
  * that decides what the host may do. */

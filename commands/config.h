@@ -1,4 +1,4 @@
-/* config.get and config.set over the configuration table (agent/config.h).
+/* config.get and config.set over the configuration table (core/config.h).
  * config.set changes runtime keys only and applies them at once; the
  * policy keys (commands.allow, commands.deny) cannot be set by the host. */
 #ifndef GUESTD_COMMANDS_CONFIG_H

@@ -13,10 +13,10 @@
 
 #include <uv.h>
 
-#include "agent/json_keys.h"
-#include "agent/json_print.h"
-#include "agent/log.h"
-#include "agent/utf8.h"
+#include "core/json/keys.h"
+#include "core/json/print.h"
+#include "core/log.h"
+#include "core/utf8.h"
 #include "commands/table.h"
 
 #define GD_DISPATCH_KEEP_BYTES (256 * 1024)

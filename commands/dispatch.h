@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/buf.h"
+#include "core/buf.h"
 #include "commands/command.h"
 
 /* protocol.md's error codes (docs/protocol.md, "Errors"), NULL-terminated:

@@ -24,7 +24,7 @@
 #include <uv.h>
 
 #include "agent/agent.h"
-#include "agent/log.h"
+#include "core/log.h"
 #include "commands/child_env.h"
 #include "commands/dispatch.h"
 #include "commands/exec_internal.h"

@@ -9,7 +9,7 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
-#include "agent/buf.h"
+#include "core/buf.h"
 #include "commands/command.h"
 
 #define GD_EXEC_READ_BYTES 65536 /* one read from a child's pipe */

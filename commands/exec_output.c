@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "agent/agent.h"
-#include "agent/base64.h"
-#include "agent/log.h"
-#include "agent/utf8.h"
+#include "core/base64.h"
+#include "core/log.h"
+#include "core/utf8.h"
 #include "commands/exec_internal.h"
 
 /* ---- output as JSON text ------------------------------------------------ */

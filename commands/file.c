@@ -16,8 +16,8 @@
 #include <uv.h>
 
 #include "agent/agent.h"
-#include "agent/base64.h"
-#include "agent/utf8.h"
+#include "core/base64.h"
+#include "core/utf8.h"
 
 typedef enum { OP_READ, OP_WRITE, OP_STAT, OP_READ_DATA } file_op_t;
 
@@ -90,7 +90,7 @@ static const char *type_name(mode_t m)
 }
 
 /* ---- file.read: the file is opened and checked in the pool, its reply
- * size reserved on the loop (agent/owed.h), then read and encoded straight
+ * size reserved on the loop (core/owed.h), then read and encoded straight
  * into the reply line in the pool: the loop never touches the data ---- */
 
 static void do_open_read(file_job_t *j)

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "agent/agent.h"
-#include "agent/history.h"
+#include "core/history.h"
 #include "collectors/metrics.h"
 
 static void cmd_metrics_get(gd_request_t *req, const cJSON *args)

@@ -13,7 +13,7 @@
 #include <uv.h>
 
 #include "agent/agent.h"
-#include "agent/log.h"
+#include "core/log.h"
 #include "commands/child_env.h"
 #include "commands/service_child.h"
 

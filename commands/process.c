@@ -17,7 +17,7 @@
 #include <uv.h>
 
 #include "agent/agent.h"
-#include "agent/utf8.h"
+#include "core/utf8.h"
 #include "commands/process_read.h"
 
 /* ---- signals ---- */

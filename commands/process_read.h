@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "agent/buf.h"
+#include "core/buf.h"
 
 #define GD_PROC_CMDLINE_MAX 4096 /* longest cmdline kept, in bytes */
 

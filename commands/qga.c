@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "agent/log.h"
+#include "core/log.h"
 #include "collectors/procfs.h"
 #include "commands/dispatch.h"
 #include "commands/qga_internal.h"

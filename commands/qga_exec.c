@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "agent/base64.h"
-#include "agent/log.h"
+#include "core/base64.h"
+#include "core/log.h"
 #include "commands/child_env.h"
 #include "commands/dispatch.h"
 #include "commands/qga_internal.h"

@@ -5,7 +5,7 @@
  * host that does not wait for each answer still sees file-position order.
  * Sizes are capped by commands.file_max_bytes; the policy must also allow
  * file.read (any handle) and file.write (writing modes, guest-file-write).
- * Handles are the fd budget's file_handles share (agent/fd_budget.h): past
+ * Handles are the fd budget's file_handles share (core/fd_budget.h): past
  * it guest-file-open fails as qemu-ga's does at EMFILE. */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "agent/base64.h"
-#include "agent/log.h"
+#include "core/base64.h"
+#include "core/log.h"
 #include "commands/dispatch.h"
 #include "commands/qga_internal.h"
 

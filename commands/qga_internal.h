@@ -11,8 +11,8 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
-#include "agent/buf.h"
-#include "agent/owed.h"
+#include "core/buf.h"
+#include "core/owed.h"
 #include "commands/qga.h"
 #include "commands/qga_json.h"
 #include "transport/qga_link.h"

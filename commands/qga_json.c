@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/json_keys.h"
-#include "agent/utf8.h"
+#include "core/json/keys.h"
+#include "core/utf8.h"
 
 /* ---- parsing ---- */
 

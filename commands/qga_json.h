@@ -13,7 +13,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "agent/buf.h"
+#include "core/buf.h"
 
 /* Parses the whole of text[0..len) (whitespace around the value allowed).
  * Every number literal keeps its text. NULL on error, with qemu-ga's kind

@@ -14,7 +14,7 @@
 #include <utmpx.h>
 
 #include "agent/agent.h"
-#include "agent/log.h"
+#include "core/log.h"
 #include "commands/dispatch.h"
 #include "commands/qga_internal.h"
 #include "commands/system.h"

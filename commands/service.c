@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "agent/utf8.h"
+#include "core/utf8.h"
 #include "commands/child_env.h"
 #include "commands/dispatch.h"
 #include "commands/service_child.h"

@@ -9,7 +9,7 @@
 
 #include <uv.h>
 
-#include "agent/buf.h"
+#include "core/buf.h"
 
 /* After the child exits, how long its pipes may stay open (held by a
  * grandchild) before they are closed anyway. */

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "agent/utf8.h"
+#include "core/utf8.h"
 #include "collectors/procfs.h"
 
 /* Adds text as a string with every sequence that is not UTF-8 replaced by

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "agent/buf.h"
+#include "core/buf.h"
 
 /* The largest file gd_userfile_read reads (authorized_keys of thousands of
  * keys is well below): larger ones are refused, never read into memory. */

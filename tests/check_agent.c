@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "agent/config.h"
-#include "agent/log.h"
+#include "core/config.h"
+#include "core/log.h"
 
 static char dir[64];
 static char conf_path[128];

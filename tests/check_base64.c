@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/base64.h"
+#include "core/base64.h"
 
 /* RFC 4648 section 10. */
 static const char *const vectors[][2] = {

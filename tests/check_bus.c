@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/bus.h"
+#include "core/bus.h"
 
 #define CLOCK_MS 1795317741581LL
 

@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/config.h"
-#include "agent/log.h"
+#include "core/config.h"
+#include "core/log.h"
 #include "collectors/metrics.h"
 
 #define SNAP_INTERVAL_NS 4570000000ull /* uptime 1438.82 -> 1443.39 */

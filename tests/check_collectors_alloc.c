@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/config.h"
-#include "agent/log.h"
+#include "core/config.h"
+#include "core/log.h"
 #include "collectors/metrics.h"
 
 #if defined(__SANITIZE_ADDRESS__)

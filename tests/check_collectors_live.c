@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/config.h"
-#include "agent/log.h"
+#include "core/config.h"
+#include "core/log.h"
 #include "collectors/metrics.h"
 
 static uv_loop_t loop;

@@ -11,8 +11,8 @@
 #include <uv.h>
 
 #include "agent/agent.h"
-#include "agent/config.h"
-#include "agent/log.h"
+#include "core/config.h"
+#include "core/log.h"
 #include "commands/config.h"
 #include "commands/dispatch.h"
 #include "commands/table.h"

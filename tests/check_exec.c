@@ -16,8 +16,8 @@
 #include <uv.h>
 
 #include "agent/agent.h"
-#include "agent/base64.h"
-#include "agent/config.h"
+#include "core/base64.h"
+#include "core/config.h"
 #include "commands/dispatch.h"
 #include "commands/exec.h"
 

@@ -1,4 +1,4 @@
-/* Check suite for the fd budget (agent/fd_budget.c): the shares of the
+/* Check suite for the fd budget (core/fd_budget.c): the shares of the
  * open-file limit, pinned for the limits a guest meets, never more than
  * the limit, and read from RLIMIT_NOFILE; and the collectors' pool that
  * counts the files they keep open. */
@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <sys/resource.h>
 
-#include "agent/fd_budget.h"
+#include "core/fd_budget.h"
 #include "collectors/collector.h"
 
 static void expect(uint64_t limit, size_t headroom, size_t commands, size_t collectors,

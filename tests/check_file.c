@@ -14,9 +14,9 @@
 #include <uv.h>
 
 #include "agent/agent.h"
-#include "agent/base64.h"
-#include "agent/config.h"
-#include "agent/log.h"
+#include "core/base64.h"
+#include "core/config.h"
+#include "core/log.h"
 #include "commands/dispatch.h"
 #include "commands/file.h"
 

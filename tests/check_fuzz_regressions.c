@@ -16,10 +16,10 @@
 #include <cjson/cJSON.h>
 
 #include "agent/agent.h"
-#include "agent/buf.h"
-#include "agent/config.h"
-#include "agent/log.h"
-#include "agent/utf8.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/utf8.h"
 #include "commands/dispatch.h"
 #include "commands/qga_json.h"
 #include "commands/system.h"

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "agent/config.h"
+#include "core/config.h"
 #include "agent/health.h"
-#include "agent/log.h"
+#include "core/log.h"
 #include "transport/channel.h"
 
 static char dir[64];

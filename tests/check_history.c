@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/bus.h"
-#include "agent/history.h"
+#include "core/bus.h"
+#include "core/history.h"
 
 static uv_loop_t loop;
 static gd_bus_t bus;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/json_keys.h"
+#include "core/json/keys.h"
 
 static cJSON *object_of(int n, int dup_at)
 {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/json_print.h"
+#include "core/json/print.h"
 
 /* cJSON's allocations, counted through its hooks: printing in place makes
  * none. */

@@ -1,4 +1,4 @@
-/* Check suite for agent/log.c: levels, and the hold while filesystems are
+/* Check suite for core/log.c: levels, and the hold while filesystems are
  * frozen (lines kept in order and written at the release, the overflow
  * counted and said in one line). stderr is a temporary file here. */
 #include <check.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/log.h"
+#include "core/log.h"
 
 static char path[64];
 static int saved_stderr = -1;

@@ -15,9 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/bus.h"
-#include "agent/config.h"
-#include "agent/log.h"
+#include "core/bus.h"
+#include "core/config.h"
+#include "core/log.h"
 #include "agent/metrics_log.h"
 
 static char dir[64];

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/buf.h"
-#include "agent/bus.h"
+#include "core/buf.h"
+#include "core/bus.h"
 #include "transport/outq.h"
 
 static gd_outq_t q;

@@ -1,11 +1,11 @@
-/* Tests for the replies owed (agent/owed.c): what a reservation may take of
+/* Tests for the replies owed (core/owed.c): what a reservation may take of
  * the out-queue's bound, who waits, in which order, and when the channel
  * may read again. */
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
 
-#include "agent/owed.h"
+#include "core/owed.h"
 
 static gd_owed_t o;
 static size_t queued;

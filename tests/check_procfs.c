@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "collectors/jsonw.h"
+#include "core/json/writer.h"
 #include "collectors/procfs.h"
 #include "collectors/rate.h"
 

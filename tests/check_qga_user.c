@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/buf.h"
+#include "core/buf.h"
 #include "commands/qga_internal.h"
 #include "commands/userfile.h"
 

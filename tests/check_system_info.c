@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "agent/history.h"
-#include "agent/log.h"
+#include "core/history.h"
+#include "core/log.h"
 #include "collectors/metrics.h"
 #include "commands/dispatch.h"
 #include "commands/system.h"

@@ -16,7 +16,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "agent/log.h"
+#include "core/log.h"
 #include "transport/endpoint.h"
 
 /* A virtio port takes at most 32 KiB per write; sockets are held to the same

@@ -10,8 +10,8 @@
 
 #include <uv.h>
 
-#include "agent/bus.h"
-#include "agent/owed.h"
+#include "core/bus.h"
+#include "core/owed.h"
 #include "transport/framer.h"
 #include "transport/outq.h"
 

@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include "agent/buf.h"
+#include "core/buf.h"
 
 /* line is not NUL-terminated inside the stream, but line[len] is readable and
  * set to '\0' for the callback's convenience. It may contain NUL bytes (len

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/bus.h"
+#include "core/bus.h"
 
 typedef struct gd_outq_item_s {
     struct gd_outq_item_s *next;

@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#include "agent/buf.h"
+#include "core/buf.h"
 
 typedef enum {
     GD_QGA_FRAME_TOO_LARGE, /* a value passed max_message; its rest is skipped */

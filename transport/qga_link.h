@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#include "agent/buf.h"
+#include "core/buf.h"
 #include "transport/framer.h"
 #include "transport/qga_framer.h"
 

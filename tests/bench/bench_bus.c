@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "agent/bus.h"
+#include "core/bus.h"
 
 #define N_SUBS 8
 #define CAPACITY 1024

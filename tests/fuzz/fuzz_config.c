@@ -1,4 +1,4 @@
-/* Fuzzes agent/config.c: gd_config_load_file on arbitrary files and
+/* Fuzzes core/config.c: gd_config_load_file on arbitrary files and
  * gd_config_set_dotted on arbitrary --set assignments. Checked: a failed
  * load or set leaves the configuration untouched; a configuration that
  * loaded dumps (gd_config_dump) to a file that loads back to the same bytes,
@@ -15,7 +15,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "agent/config.h"
+#include "core/config.h"
 #include "fuzz_common.h"
 
 /* A file in memory with a path that fopen can open. */

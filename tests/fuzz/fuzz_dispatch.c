@@ -24,9 +24,9 @@
 #include <uv.h>
 
 #include "agent/agent.h"
-#include "agent/config.h"
-#include "agent/log.h"
-#include "agent/utf8.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/utf8.h"
 #include "collectors/metrics.h"
 #include "commands/dispatch.h"
 #include "commands/service.h"

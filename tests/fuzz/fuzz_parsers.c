@@ -1,7 +1,7 @@
 /* Fuzzes the small parsers and encoders the commands share: systemctl's
  * output (gd_service_parse_list, gd_service_parse_show), unit names
  * (gd_unit_name_normalize), file modes (gd_file_parse_mode), base64 and
- * UTF-8 (agent/base64.c, agent/utf8.c), the collector list
+ * UTF-8 (core/base64.c, core/utf8.c), the collector list
  * (gd_metrics_mask_from_list) and the JSON writer's strings (gd_jw_str).
  *
  * Checked: what they produce is valid UTF-8 JSON; output buffers hold what
@@ -17,10 +17,10 @@
 
 #include <cjson/cJSON.h>
 
-#include "agent/base64.h"
-#include "agent/buf.h"
-#include "agent/utf8.h"
-#include "collectors/jsonw.h"
+#include "core/base64.h"
+#include "core/buf.h"
+#include "core/utf8.h"
+#include "core/json/writer.h"
 #include "collectors/metrics.h"
 #include "commands/file.h"
 #include "commands/service.h"

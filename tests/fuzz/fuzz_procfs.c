@@ -28,9 +28,9 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
-#include "agent/config.h"
-#include "agent/log.h"
-#include "agent/utf8.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/utf8.h"
 #include "collectors/metrics.h"
 #include "collectors/procfs.h"
 #include "commands/process_read.h"

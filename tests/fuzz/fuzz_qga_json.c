@@ -13,7 +13,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "agent/buf.h"
+#include "core/buf.h"
 #include "commands/qga_json.h"
 #include "fuzz_common.h"
 

@@ -23,7 +23,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 from host import MEMORY_TOOL, VALGRIND, Agent, scaled  # noqa: E402
 
-FILE_MAX = 50331648  # commands.file_max_bytes' ceiling (agent/config.c)
+FILE_MAX = 50331648  # commands.file_max_bytes' ceiling (core/config.c)
 BIG = int(os.environ.get("GUESTD_GREEDY_READ_BYTES", 0)) or (16 << 20 if MEMORY_TOOL else FILE_MAX)
 LAG_BOUND_MS = 500
 QUEUE = 4194304  # channel.out_queue_bytes, the default

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/buf.h"
+#include "core/buf.h"
 
 #define GD_JW_MAX_DEPTH 16
 

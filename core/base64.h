@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "agent/buf.h"
+#include "core/buf.h"
 
 /* Characters that n bytes encode to (padding included, no NUL). */
 static inline size_t gd_base64_encoded_len(size_t n)

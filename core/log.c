@@ -1,5 +1,5 @@
 /* Leveled logging to stderr, with journald priority prefixes under systemd. */
-#include "agent/log.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -1,5 +1,5 @@
 /* The replies the agent owes its hosts (see owed.h). */
-#include "agent/owed.h"
+#include "core/owed.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* Duplicate keys and escaped NULs: see json_keys.h. */
-#include "agent/json_keys.h"
+#include "core/json/keys.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -9,7 +9,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "agent/buf.h"
+#include "core/buf.h"
 
 /* Replaces b's contents with item printed unformatted. A line larger than
  * b's capacity is printed a second time by cJSON's allocating printer, and

@@ -9,7 +9,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "agent/bus.h"
+#include "core/bus.h"
 
 typedef struct gd_history_s gd_history_t;
 

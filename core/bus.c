@@ -1,6 +1,6 @@
 /* The broadcast bus: reference-counted events serialised once, fanned out to
  * bounded per-subscriber rings and delivered from a uv_idle pass. */
-#include "agent/bus.h"
+#include "core/bus.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "agent/buf.h"
+#include "core/buf.h"
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid or
  * truncated (overlongs, surrogates and code points past U+10FFFF are

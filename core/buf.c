@@ -1,5 +1,5 @@
 /* A growable byte buffer that keeps its capacity when reset. */
-#include "agent/buf.h"
+#include "core/buf.h"
 
 #include <errno.h>
 #include <stdio.h>

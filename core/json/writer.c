@@ -1,13 +1,13 @@
 /* A small JSON writer into a reused buffer, with hand-made number
  * formatting. */
-#include "collectors/jsonw.h"
+#include "core/json/writer.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/utf8.h"
+#include "core/utf8.h"
 
 void gd_jw_init(gd_jw_t *w, gd_buf_t *out)
 {

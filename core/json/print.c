@@ -1,5 +1,5 @@
 /* Serialising a cJSON tree into a reused buffer (see json_print.h). */
-#include "agent/json_print.h"
+#include "core/json/print.h"
 
 #include <errno.h>
 #include <limits.h>

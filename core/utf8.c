@@ -1,5 +1,5 @@
 /* UTF-8 checks and repair (RFC 3629). */
-#include "agent/utf8.h"
+#include "core/utf8.h"
 
 size_t gd_utf8_seq_len(const unsigned char *s, size_t n)
 {

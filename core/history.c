@@ -1,6 +1,6 @@
 /* The metrics history: a ring of references to the last N "metrics"
  * events, answered from without re-parsing. */
-#include "agent/history.h"
+#include "core/history.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* The shares of the open-file limit: a pure computation over the limit. */
-#include "agent/fd_budget.h"
+#include "core/fd_budget.h"
 
 #include <sys/resource.h>
 

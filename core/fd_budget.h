@@ -20,7 +20,7 @@
 /* uv_spawn's pipes and error pipe while one child starts (one at a time:
  * spawning happens on the loop). */
 #define GD_FD_SPAWN 8
-/* The ceiling of commands.max_concurrent (agent/config.c). */
+/* The ceiling of commands.max_concurrent (core/config.c). */
 #define GD_FD_COMMANDS_MAX 64
 /* Caps whatever the limit: the processes collector's old cap, and
  * qemu-ga hosts open a few handles at a time. */

@@ -1,5 +1,5 @@
 /* Base64 encoding and strict decoding (RFC 4648 section 4). */
-#include "agent/base64.h"
+#include "core/base64.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* The configuration table and the loops over it: defaults, INI and --set
  * parsing, range checks, --dump-config and JSON values. */
-#include "agent/config.h"
+#include "core/config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -117,7 +117,7 @@ const gd_cfg_key_t gd_config_keys[] = {
             "Comma-separated fnmatch patterns; deny wins over allow"),
     /* Each running command may hold a child, its pipes and its output:
      * the fd budget's commands share is sized for this ceiling
-     * (agent/fd_budget.h, GD_FD_COMMANDS_MAX). */
+     * (core/fd_budget.h, GD_FD_COMMANDS_MAX). */
     CAPPED_KEY(commands, max_concurrent, "8", 1, 64, RUNTIME, "Commands running at the same time",
                "what the agent's open-file budget holds for commands"),
     INT_KEY(commands, exec_timeout_ms, "30000", 1, 86400000, RUNTIME,
