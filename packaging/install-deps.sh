@@ -18,6 +18,10 @@ packages=(
   # (libuv1-dev, libcjson-dev, libinih-dev and check above; libmimalloc-dev
   # for GUESTD_STATIC_MALLOC=mimalloc).
   musl-tools linux-libc-dev libmimalloc-dev file binutils xz-utils
+  # guestd-hub (hub/): libvirt's C API, the HTTP library that serves
+  # /metrics, zlib for its gzip, and the Prometheus server and promtool its
+  # tests scrape and check rules with.
+  libvirt-dev libmicrohttpd-dev zlib1g-dev prometheus
 )
 
 missing=()
