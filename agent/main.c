@@ -15,6 +15,7 @@
 
 #include "agent/agent.h"
 #include "core/config.h"
+#include "core/json/alloc.h"
 #include "core/log.h"
 #include "transport/channel.h"
 
@@ -55,6 +56,7 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    gd_json_alloc_install(); /* before the first cJSON call */
     const char *config_path = NULL;
     int dump = 0;
     /* --set, --channel and --log-level are all overrides, applied in the

@@ -565,7 +565,7 @@ static void cmd_exec_cancel(gd_request_t *req, const cJSON *args)
         char *text = cJSON_PrintUnformatted(target);
         gd_reply_error(req, "not_found", "no running exec has request_id %.128s",
                        text ? text : "?");
-        free(text);
+        cJSON_free(text);
         return;
     }
     cJSON *r = cJSON_CreateObject();

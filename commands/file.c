@@ -410,7 +410,7 @@ static void job_free(file_job_t *j)
     if (j->fd >= 0) close(j->fd);
     gd_buf_free(&j->buf);
     free(j->line);
-    cJSON_free(j->id_json);
+    free(j->id_json);
     free(j);
 }
 

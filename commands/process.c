@@ -345,7 +345,7 @@ static void cmd_kill(gd_request_t *req, const cJSON *args)
                        "signal %.64s is not a signal name (\"TERM\", \"KILL\", ...) or a number "
                        "1..%d",
                        text ? text : "?", SIGRTMAX);
-        free(text);
+        cJSON_free(text);
         return;
     }
     if (pid == (int)getpid()) {

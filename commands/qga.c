@@ -524,7 +524,7 @@ int gd_qga_call_native(gd_qga_req_t *req, const char *cmd, cJSON *args, gd_qga_n
     req->token = ++q->next_token;
     req->native_done = done;
     gd_dispatch_line(q->agent->dispatch, GD_QGA_GEN_INTERNAL | req->token, text, strlen(text));
-    free(text);
+    cJSON_free(text);
     return 0;
 }
 

@@ -63,7 +63,7 @@ static int attach_literals(cJSON *item, numtok_t *t)
         if (!next_number(t, &s, &n)) return -EINVAL;
         /* Every literal keeps its text: an integer's is exact, and a
          * fraction's says it is not an integer (1.0 is not). */
-        char *copy = malloc(n + 1);
+        char *copy = cJSON_malloc(n + 1); /* cJSON_Delete frees it */
         if (!copy) return -ENOMEM;
         memcpy(copy, s, n);
         copy[n] = '\0';
@@ -148,7 +148,9 @@ static cJSON *exact_number(double d, const char *text)
 {
     cJSON *v = cJSON_CreateNumber(d);
     if (!v) return NULL;
-    v->valuestring = strdup(text);
+    size_t n = strlen(text) + 1;
+    v->valuestring = cJSON_malloc(n); /* cJSON_Delete frees it */
+    if (v->valuestring) memcpy(v->valuestring, text, n);
     if (!v->valuestring) {
         cJSON_Delete(v);
         return NULL;
