@@ -10,88 +10,10 @@
 #include "agent/agent.h"
 #include "core/base64.h"
 #include "core/log.h"
-#include "core/utf8.h"
+#include "core/json/escape.h"
 #include "commands/exec_internal.h"
 
 /* ---- output as JSON text ------------------------------------------------ */
-
-/* Writes n bytes of child output as a JSON string literal, quotes included,
- * to dst (or only measures it when dst is NULL); returns its length. Valid
- * UTF-8 is kept, NUL included (as \u0000: a cJSON string cannot hold it, so
- * the literal goes into the result raw); each invalid byte becomes U+FFFD. */
-static size_t json_text_put(char *dst, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s;
-    size_t o = 0, i = 0, run = 0; /* run: start of bytes copied as they are */
-#define PUT(src, len)                                                                              \
-    do {                                                                                           \
-        if (dst) memcpy(dst + o, (src), (len));                                                    \
-        o += (len);                                                                                \
-    } while (0)
-    PUT("\"", 1);
-    while (i < n) {
-        unsigned char c = p[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0x80) {
-            size_t len = gd_utf8_seq_len(p + i, n - i);
-            if (len) {
-                i += len;
-                continue;
-            }
-        }
-        char esc[6] = {'\\', 0};
-        size_t k = 2;
-        switch (c) {
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            if (c < 0x20) {
-                memcpy(esc, "\\u00", 4);
-                esc[4] = hex[c >> 4];
-                esc[5] = hex[c & 15];
-                k = 6;
-            } else {
-                memcpy(esc, "\xEF\xBF\xBD", 3); /* U+FFFD for an invalid byte */
-                k = 3;
-            }
-        }
-        PUT(s + run, i - run);
-        PUT(esc, k);
-        i++;
-        run = i;
-    }
-    PUT(s + run, n - run);
-    PUT("\"", 1);
-#undef PUT
-    return o;
-}
-
-static int json_text(gd_buf_t *out, const char *s, size_t n)
-{
-    size_t len = json_text_put(NULL, s, n);
-    if (gd_buf_reserve(out, len) != 0) return -ENOMEM;
-    json_text_put(out->data + out->len, s, n);
-    out->len += len;
-    out->data[out->len] = '\0';
-    return 0;
-}
 
 /* How many of the n bytes end on a UTF-8 sequence boundary: a lead byte in
  * the last three whose sequence runs past the end is held back. */
@@ -133,13 +55,13 @@ int gd_exec_add_output(gd_exec_t *e, cJSON *result)
         /* Streamed output went out as events: the response carries none. */
         const char *data = st->kept && !e->stream ? st->kept : "";
         size_t n = st->kept && !e->stream ? st->used : 0;
-        size_t len = e->base64 ? gd_base64_encoded_len(n) : json_text_put(NULL, data, n);
+        size_t len = e->base64 ? gd_base64_encoded_len(n) : gd_json_escape_to(NULL, data, n, 0);
         char *text = cJSON_malloc(len + 1);
         if (!text) return -ENOMEM;
         if (e->base64)
             gd_base64_encode_to(text, data, n);
         else
-            json_text_put(text, data, n);
+            gd_json_escape_to(text, data, n, 0);
         text[len] = '\0';
         free(st->kept); /* the text is now the only copy that must live on */
         st->kept = NULL;
@@ -189,7 +111,7 @@ size_t gd_exec_output_print(const gd_exec_output_t *o, char *dst)
             len += gd_base64_encode_to(dst + len, data, o->n[i]);
             dst[len++] = '"';
         } else {
-            len += json_text_put(dst + len, data, o->n[i]);
+            len += gd_json_escape_to(dst + len, data, o->n[i], 0);
         }
     }
     for (int i = 0; i < 2; i++)
@@ -218,7 +140,7 @@ static void publish_chunk(gd_exec_stream_t *st, const char *data, size_t n)
     if (rc == 0)
         rc = e->base64 ? (gd_buf_puts(b, "\"") || gd_base64_encode(b, data, n) ||
                           gd_buf_puts(b, "\",\"encoding\":\"base64\"}"))
-                       : (json_text(b, data, n) || gd_buf_puts(b, "}"));
+                       : (gd_json_escape(b, data, n, 0) || gd_buf_puts(b, "}"));
     if (rc != 0) {
         gd_warn("exec: out of memory for an exec.output event");
         return;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json/escape.h"
 #include "core/json/keys.h"
 #include "core/utf8.h"
 
@@ -205,80 +206,11 @@ int gd_qga_json_get_int(const cJSON *v, int64_t *out)
 
 /* ---- printing, as QEMU's qobject_to_json() ---- */
 
+/* Non-ASCII as \uXXXX in capitals, as QEMU prints strings (the policy for
+ * invalid UTF-8 is core/json/escape.h's). */
 static int print_string(gd_buf_t *out, const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s);
-    const unsigned char *end = p + n;
-    if (gd_buf_reserve(out, n + 2) != 0) return -ENOMEM;
-    int r = gd_buf_append(out, "\"", 1);
-    /* The bytes left come from end, not strlen(p): a strlen per character
-     * made printing quadratic (a 16 MiB guest-file-read took half an hour). */
-    while (r == 0 && p < end) {
-        /* A run of printable ASCII needing no escape (all of a base64
-         * string) is copied at once, not a character at a time. */
-        const unsigned char *run = p;
-        while (run < end && *run >= 0x20 && *run < 0x7F && *run != '"' && *run != '\\')
-            run++;
-        if (run > p) {
-            r = gd_buf_append(out, p, (size_t)(run - p));
-            p = run;
-            continue;
-        }
-        size_t len = gd_utf8_seq_len(p, (size_t)(end - p));
-        unsigned cp;
-        if (len == 0) {
-            cp = 0xFFFD;
-            len = 1;
-        } else if (len == 1) {
-            cp = p[0];
-        } else if (len == 2) {
-            cp = ((p[0] & 0x1Fu) << 6) | (p[1] & 0x3Fu);
-        } else if (len == 3) {
-            cp = ((p[0] & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6) | (p[2] & 0x3Fu);
-        } else {
-            cp = ((p[0] & 0x07u) << 18) | ((p[1] & 0x3Fu) << 12) | ((p[2] & 0x3Fu) << 6) |
-                 (p[3] & 0x3Fu);
-        }
-        p += len;
-        switch (cp) {
-        case '"':
-            r = gd_buf_puts(out, "\\\"");
-            break;
-        case '\\':
-            r = gd_buf_puts(out, "\\\\");
-            break;
-        case '\b':
-            r = gd_buf_puts(out, "\\b");
-            break;
-        case '\f':
-            r = gd_buf_puts(out, "\\f");
-            break;
-        case '\n':
-            r = gd_buf_puts(out, "\\n");
-            break;
-        case '\r':
-            r = gd_buf_puts(out, "\\r");
-            break;
-        case '\t':
-            r = gd_buf_puts(out, "\\t");
-            break;
-        default:
-            if (cp < 0x20 || cp >= 0x7F) {
-                if (cp > 0xFFFF) {
-                    cp -= 0x10000;
-                    r = gd_buf_printf(out, "\\u%04X\\u%04X", 0xD800 | (cp >> 10),
-                                      0xDC00 | (cp & 0x3FF));
-                } else {
-                    r = gd_buf_printf(out, "\\u%04X", cp);
-                }
-            } else {
-                char c = (char)cp;
-                r = gd_buf_append(out, &c, 1);
-            }
-        }
-    }
-    return r == 0 ? gd_buf_append(out, "\"", 1) : r;
+    return gd_json_escape(out, s, strlen(s), GD_JSON_ESC_ASCII);
 }
 
 static int print_number(gd_buf_t *out, const cJSON *v)

@@ -65,49 +65,6 @@ int gd_buf_printf(gd_buf_t *b, const char *fmt, ...)
     return 0;
 }
 
-int gd_buf_json_string(gd_buf_t *b, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    if (gd_buf_append(b, "\"", 1) != 0) return -ENOMEM;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[7];
-        size_t n = 0;
-        switch (*p) {
-        case '"':
-            esc[n++] = '\\';
-            esc[n++] = '"';
-            break;
-        case '\\':
-            esc[n++] = '\\';
-            esc[n++] = '\\';
-            break;
-        case '\n':
-            esc[n++] = '\\';
-            esc[n++] = 'n';
-            break;
-        case '\r':
-            esc[n++] = '\\';
-            esc[n++] = 'r';
-            break;
-        case '\t':
-            esc[n++] = '\\';
-            esc[n++] = 't';
-            break;
-        default:
-            if (*p < 0x20) {
-                memcpy(esc, "\\u00", 4);
-                esc[4] = hex[*p >> 4];
-                esc[5] = hex[*p & 15];
-                n = 6;
-            } else {
-                esc[n++] = (char)*p;
-            }
-        }
-        if (gd_buf_append(b, esc, n) != 0) return -ENOMEM;
-    }
-    return gd_buf_append(b, "\"", 1);
-}
-
 void gd_buf_consume(gd_buf_t *b, size_t n)
 {
     if (n >= b->len) {

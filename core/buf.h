@@ -17,16 +17,13 @@ void gd_buf_free(gd_buf_t *b);
 static inline void gd_buf_reset(gd_buf_t *b)
 {
     b->len = 0;
-    if (b->data)
-        b->data[0] = '\0';
+    if (b->data) b->data[0] = '\0';
 }
 /* Makes room for extra more bytes (plus the NUL). 0 or -ENOMEM. */
 int gd_buf_reserve(gd_buf_t *b, size_t extra);
 int gd_buf_append(gd_buf_t *b, const void *data, size_t len);
 int gd_buf_puts(gd_buf_t *b, const char *s);
 int gd_buf_printf(gd_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Appends s as a JSON string literal, quotes included. */
-int gd_buf_json_string(gd_buf_t *b, const char *s);
 /* Drops the first n bytes. */
 void gd_buf_consume(gd_buf_t *b, size_t n);
 

@@ -10,54 +10,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/json/escape.h"
+
 /* Events alive anywhere in the process; events may be built off the loop
  * thread (a worker preparing a sample), so the count is atomic. */
 static atomic_size_t live_events;
 
 /* ---- events ---------------------------------------------------------- */
-
-/* Writes s as the inside of a JSON string to dst (when non-NULL) and returns
- * the number of bytes that takes. */
-static size_t json_escape(char *dst, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[6];
-        size_t k = 0;
-        switch (*p) {
-        case '"':
-        case '\\':
-            esc[k++] = '\\';
-            esc[k++] = (char)*p;
-            break;
-        case '\n':
-            esc[k++] = '\\';
-            esc[k++] = 'n';
-            break;
-        case '\r':
-            esc[k++] = '\\';
-            esc[k++] = 'r';
-            break;
-        case '\t':
-            esc[k++] = '\\';
-            esc[k++] = 't';
-            break;
-        default:
-            if (*p < 0x20) {
-                memcpy(esc, "\\u00", 4);
-                esc[4] = hex[*p >> 4];
-                esc[5] = hex[*p & 15];
-                k = 6;
-            } else {
-                esc[k++] = (char)*p;
-            }
-        }
-        if (dst) memcpy(dst + n, esc, k);
-        n += k;
-    }
-    return n;
-}
 
 static char *put(char *p, const char *s, size_t n)
 {
@@ -77,9 +36,10 @@ gd_event_t *gd_event_new_raw(const char *name, uint64_t seq, int64_t ts_ms, cons
     char seq_txt[24], ts_txt[24];
     size_t seq_len = (size_t)snprintf(seq_txt, sizeof(seq_txt), "%" PRIu64, seq);
     size_t ts_len = (size_t)snprintf(ts_txt, sizeof(ts_txt), "%" PRId64, ts_ms);
-    size_t name_len = json_escape(NULL, name);
+    size_t name_n = strlen(name);
+    size_t name_len = gd_json_escape_to(NULL, name, name_n, 0);
 
-    static const char k_event[] = "{\"event\":\"", k_seq[] = "\",\"seq\":", k_ts[] = ",\"ts\":",
+    static const char k_event[] = "{\"event\":", k_seq[] = ",\"seq\":", k_ts[] = ",\"ts\":",
                       k_data[] = ",\"data\":", k_end[] = "}\n";
     size_t len = (sizeof(k_event) - 1) + name_len + (sizeof(k_seq) - 1) + seq_len +
                  (sizeof(k_ts) - 1) + ts_len + (sizeof(k_data) - 1) + data_len +
@@ -98,7 +58,7 @@ gd_event_t *gd_event_new_raw(const char *name, uint64_t seq, int64_t ts_ms, cons
     ev->len = len;
 
     char *p = LIT(ev->line, k_event);
-    json_escape(p, name);
+    gd_json_escape_to(p, name, name_n, 0);
     p += name_len;
     p = LIT(p, k_seq);
     p = put(p, seq_txt, seq_len);

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/utf8.h"
+#include "core/json/escape.h"
 
 void gd_jw_init(gd_jw_t *w, gd_buf_t *out)
 {
@@ -155,42 +155,8 @@ void gd_jw_null(gd_jw_t *w)
 
 void gd_jw_str(gd_jw_t *w, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
     before_value(w);
-    put(w, "\"", 1);
-    const char *run = s;
-    size_t left = strlen(s);
-    for (const char *p = s; *p; p++, left--) {
-        unsigned char c = (unsigned char)*p;
-        if (c >= 0x80) { /* keep valid UTF-8, replace the rest with U+FFFD */
-            size_t n = gd_utf8_seq_len((const unsigned char *)p, left);
-            if (n > 0) {
-                p += n - 1;
-                left -= n - 1;
-                continue;
-            }
-            put(w, run, (size_t)(p - run));
-            put(w, "\xef\xbf\xbd", 3);
-            run = p + 1;
-            continue;
-        }
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        put(w, run, (size_t)(p - run));
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        if (c == '"' || c == '\\') {
-            esc[1] = (char)c;
-            put(w, esc, 2);
-        } else if (c == '\n') {
-            put(w, "\\n", 2);
-        } else if (c == '\t') {
-            put(w, "\\t", 2);
-        } else {
-            put(w, esc, 6);
-        }
-        run = p + 1;
-    }
-    put(w, run, strlen(run));
-    put(w, "\"", 1);
+    if (!w->err && gd_json_escape(w->out, s, strlen(s), 0) != 0) w->err = -ENOMEM;
 }
 
 int gd_jw_error(const gd_jw_t *w)

@@ -36,7 +36,8 @@ void gd_jw_i64(gd_jw_t *w, int64_t v);
 void gd_jw_num(gd_jw_t *w, double v);
 void gd_jw_bool(gd_jw_t *w, int v);
 void gd_jw_null(gd_jw_t *w);
-/* A string value, escaped. */
+/* A string value, escaped by gd_json_escape() (invalid UTF-8 becomes
+ * U+FFFD). */
 void gd_jw_str(gd_jw_t *w, const char *s);
 /* 0, or -ENOMEM / -EINVAL (unbalanced) from any earlier call. */
 int gd_jw_error(const gd_jw_t *w);
