@@ -4,10 +4,12 @@
  * the fixed environment, stdin, and a program that cannot start. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -551,6 +553,35 @@ START_TEST(bad_working_directory)
 }
 END_TEST
 
+/* No descriptor left for the pipes: a clear error before any spawn, and
+ * done still comes once (the runner's path without a process handle). */
+START_TEST(no_descriptor_for_the_pipes)
+{
+    struct rlimit old, low;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int top = open("/dev/null", O_RDONLY);
+    ck_assert_int_ge(top, 0);
+    low = old;
+    low.rlim_cur = (rlim_t)top + 1;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int fill[256], n_fill = 0; /* the holes below the limit */
+    while (n_fill < 256 && (fill[n_fill] = open("/dev/null", O_RDONLY)) >= 0)
+        n_fill++;
+    char *const argv[] = {"/bin/sh", "-c", "true", NULL};
+    gd_child_opts_t o = opts_for(argv);
+    start(&o);
+    int err = child.spawn_error;
+    for (int i = 0; i < n_fill; i++)
+        close(fill[i]);
+    close(top);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    ck_assert_int_eq(err, -EMFILE);
+    ck_assert_int_eq(child.pid, 0);
+    wait_done();
+    ck_assert_int_eq(child.exited, 0);
+}
+END_TEST
+
 START_TEST(split_argv)
 {
     char line[] = "  /sbin/shutdown\t-h   now ";
@@ -582,7 +613,9 @@ static Suite *child_suite(void)
         {"environment",
          {environment_is_the_base, environment_extras_add_and_replace, environment_replaced_whole}},
         {"stdin", {stdin_fed_then_closed, stdin_empty_or_absent_is_eof}},
-        {"errors", {missing_program, missing_program_in_path, bad_working_directory, split_argv}},
+        {"errors",
+         {missing_program, missing_program_in_path, bad_working_directory,
+          no_descriptor_for_the_pipes, split_argv}},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         TCase *tc = tcase_create(cases[i].name);
