@@ -1,13 +1,8 @@
-/* exec and exec.cancel: a program run with uv_spawn (argv as given, no
- * shell) in its own process group, fed its stdin, bounded in time and output,
- * answered once it has exited and both its pipes reached EOF.
- *
- * The life of one exec (every step is a callback on the loop):
- *   spawn -> read stdout/stderr, write stdin -> exit (SIGKILL whatever is
- *   left in the group) -> both pipes at EOF -> every handle closed -> reply.
- * The timer is the timeout (SIGTERM to the group), then the grace period
- * (SIGKILL), and after the exit a bound on waiting for EOF: a grandchild that
- * left the group with setsid() may hold the pipes open for ever.
+/* exec and exec.cancel: a program run by the child runner (argv as given,
+ * no shell; commands/child.h) in its own process group, fed its stdin,
+ * bounded in time and output, answered once it has exited (whatever is left
+ * in its group is SIGKILLed then), both its pipes reached EOF and every
+ * handle closed.
  *
  * Running execs are found (exec.cancel, shutdown) through the dispatcher's
  * list of requests in flight: an exec's request stays there until its reply,
@@ -25,14 +20,12 @@
 
 #include "agent/agent.h"
 #include "core/log.h"
-#include "commands/child_env.h"
 #include "commands/dispatch.h"
 #include "commands/exec_internal.h"
 
 #define EXEC_DRAIN_MIN_MS 100 /* least wait for EOF after the exit */
 
 static void cmd_exec(gd_request_t *req, const cJSON *args);
-static void on_timer(uv_timer_t *t);
 
 /* ---- small helpers --------------------------------------------------- */
 
@@ -59,18 +52,11 @@ static const char *signal_name(int sig, char *buf, size_t len)
     return buf;
 }
 
-static void signal_group(gd_exec_t *e, int sig)
-{
-    if (kill(-e->pgid, sig) != 0 && errno != ESRCH)
-        gd_warn("exec: kill(-%d, %d): %s", e->pgid, sig, strerror(errno));
-}
-
 /* ---- teardown: handles close, then the reply ------------------------- */
 
 static void exec_free(gd_exec_t *e)
 {
-    for (int i = 0; i < 2; i++)
-        gd_exec_stream_free(&e->out[i]);
+    gd_child_free(&e->child);
     cJSON_free(e->id_json);
     gd_buf_free(&e->ev);
     free(e);
@@ -80,16 +66,17 @@ static cJSON *exec_result(gd_exec_t *e, uint64_t started_ns)
 {
     cJSON *r = cJSON_CreateObject();
     if (!r) return NULL;
+    const gd_child_t *c = &e->child;
     char num[32];
-    if (e->term_signal) {
+    if (c->term_signal) {
         cJSON_AddNullToObject(r, "exit_code");
-        cJSON_AddStringToObject(r, "signal", signal_name(e->term_signal, num, sizeof(num)));
+        cJSON_AddStringToObject(r, "signal", signal_name(c->term_signal, num, sizeof(num)));
     } else {
-        cJSON_AddNumberToObject(r, "exit_code", (double)e->exit_status);
+        cJSON_AddNumberToObject(r, "exit_code", (double)c->exit_status);
         cJSON_AddNullToObject(r, "signal");
     }
-    cJSON_AddBoolToObject(r, "timed_out", e->timed_out);
-    cJSON_AddBoolToObject(r, "cancelled", e->cancelled);
+    cJSON_AddBoolToObject(r, "timed_out", c->timed_out);
+    cJSON_AddBoolToObject(r, "cancelled", c->cancelled);
     if (gd_exec_add_output(e, r) != 0) {
         cJSON_Delete(r);
         return NULL;
@@ -183,15 +170,16 @@ static int reply_in_pool(gd_exec_t *e, gd_request_t *req)
     j->id_json = id;
     j->req = req;
     j->work.data = j;
+    const gd_child_t *c = &e->child;
     char num[32];
     char code[48];
-    if (e->term_signal)
+    if (c->term_signal)
         snprintf(code, sizeof(code), "null,\"signal\":\"%s\"",
-                 signal_name(e->term_signal, num, sizeof(num)));
+                 signal_name(c->term_signal, num, sizeof(num)));
     else
-        snprintf(code, sizeof(code), "%lld,\"signal\":null", (long long)e->exit_status);
+        snprintf(code, sizeof(code), "%lld,\"signal\":null", (long long)c->exit_status);
     snprintf(j->head, sizeof(j->head), "\"exit_code\":%s,\"timed_out\":%s,\"cancelled\":%s,", code,
-             e->timed_out ? "true" : "false", e->cancelled ? "true" : "false");
+             c->timed_out ? "true" : "false", c->cancelled ? "true" : "false");
     j->duration_ms = (uv_hrtime() - req->started_ns) / 1000000u;
     gd_exec_output_take(e, &j->out);
     req->data = j;
@@ -205,21 +193,22 @@ static void exec_reply(gd_exec_t *e)
     const cJSON *argv = cJSON_GetObjectItemCaseSensitive(req->args, "argv");
     const char *argv0 = argv && argv->child ? argv->child->valuestring : "?";
     const char *cwd = gd_arg_string(req->args, "cwd", NULL);
+    const gd_child_t *c = &e->child;
     req->data = NULL;
     e->req = NULL;
-    if (e->spawn_err) {
+    if (c->spawn_error) {
         if (cwd)
             gd_reply_error(req, "failed", "cannot run '%s' in '%s': %s", argv0, cwd,
-                           strerror(-e->spawn_err));
+                           strerror(-c->spawn_error));
         else
-            gd_reply_error(req, "failed", "cannot run '%s': %s", argv0, strerror(-e->spawn_err));
+            gd_reply_error(req, "failed", "cannot run '%s': %s", argv0, strerror(-c->spawn_error));
         return;
     }
-    if (e->aborting && !e->exited) {
+    if (e->aborting && !c->exited) {
         gd_reply_error(req, "failed", "the agent stopped; '%s' was killed", argv0);
         return;
     }
-    if (!e->stream && e->out[0].used + e->out[1].used > EXEC_REPLY_INLINE_BYTES &&
+    if (!e->stream && c->out[0].kept.len + c->out[1].kept.len > EXEC_REPLY_INLINE_BYTES &&
         reply_in_pool(e, req) == 0)
         return;
     cJSON *r = exec_result(e, req->started_ns);
@@ -258,11 +247,11 @@ static void on_idle(uv_idle_t *idle)
     uv_close((uv_handle_t *)idle, on_idle_closed);
 }
 
-/* Every handle but the idle is closed. */
-static void on_timer_closed(uv_handle_t *h)
+/* The child has ended and every one of its handles is closed. */
+static void on_child_done(gd_child_t *c)
 {
-    gd_exec_t *e = h->data;
-    if (e->stream && e->spawned && !e->aborting && uv_idle_init(e->loop, &e->idle) == 0) {
+    gd_exec_t *e = c->data;
+    if (e->stream && c->pid > 0 && !e->aborting && uv_idle_init(e->loop, &e->idle) == 0) {
         e->idle.data = e;
         e->idle_active = 1;
         uv_idle_start(&e->idle, on_idle);
@@ -272,107 +261,27 @@ static void on_timer_closed(uv_handle_t *h)
     exec_free(e);
 }
 
-void gd_exec_handle_closed(gd_exec_t *e)
-{
-    if (--e->open == 0) uv_close((uv_handle_t *)&e->timer, on_timer_closed);
-}
-
-static void on_handle_closed(uv_handle_t *h)
-{
-    gd_exec_handle_closed(h->data);
-}
-
-static void close_handle(gd_exec_t *e, uv_handle_t *h)
-{
-    if (!uv_is_closing(h)) uv_close(h, on_handle_closed);
-}
-
 /* ---- the process ----------------------------------------------------- */
 
-/* SIGTERM to the group now, SIGKILL after the grace period. */
-static void exec_terminate(gd_exec_t *e)
-{
-    if (!e->spawned || e->exited || e->term_sent) return;
-    e->term_sent = 1;
-    signal_group(e, SIGTERM);
-    e->phase = GD_EXEC_TIMER_GRACE;
-    uv_timer_start(&e->timer, on_timer, e->grace_ms, 0);
-}
-
-static void on_timer(uv_timer_t *t)
-{
-    gd_exec_t *e = t->data;
-    switch (e->phase) {
-    case GD_EXEC_TIMER_TIMEOUT:
-        e->timed_out = 1;
-        exec_terminate(e);
-        break;
-    case GD_EXEC_TIMER_GRACE:
-        if (!e->exited) signal_group(e, SIGKILL);
-        break;
-    case GD_EXEC_TIMER_DRAIN:
-        /* Something outside the group (it called setsid) still holds a pipe. */
-        for (int i = 0; i < 2; i++)
-            gd_exec_stream_close(&e->out[i]);
-        break;
-    }
-}
-
-static void on_child_exit(uv_process_t *p, int64_t exit_status, int term_signal)
-{
-    gd_exec_t *e = p->data;
-    e->exited = 1;
-    e->exit_status = exit_status;
-    e->term_signal = term_signal;
-    /* Whatever the child left running in its group (sh -c 'x &') dies with
-     * it: nothing outlives the exec, and the pipes it holds reach EOF. While
-     * the group has members its id cannot be reused; when it has none this
-     * is ESRCH (the id would have to be recycled within microseconds to hit
-     * another group). No signal goes to the group after this one. */
-    signal_group(e, SIGKILL);
-    uv_timer_stop(&e->timer);
-    close_handle(e, (uv_handle_t *)&e->proc);
-    if (e->has_in) close_handle(e, (uv_handle_t *)&e->in);
-    if (!e->out[0].closing || !e->out[1].closing) {
-        uint64_t wait = e->grace_ms > EXEC_DRAIN_MIN_MS ? e->grace_ms : EXEC_DRAIN_MIN_MS;
-        e->phase = GD_EXEC_TIMER_DRAIN;
-        uv_timer_start(&e->timer, on_timer, wait, 0);
-    }
-}
-
-static void on_stdin_written(uv_write_t *w, int status)
-{
-    gd_exec_t *e = w->data;
-    /* Written, or the child closed its end (EPIPE): either way, EOF. */
-    close_handle(e, (uv_handle_t *)&e->in);
-}
-
-/* Builds the child's environment: the fixed base (commands/child_env.h)
- * minus the entries the request replaces, then the request's. Nothing comes
- * from the agent's own environment. The strings are malloc'd;
- * NULL-terminated. */
+/* The request's env as "NAME=value" entries for the child runner, which
+ * adds them to the fixed base (commands/child_env.h); nothing comes from
+ * the agent's own environment. The strings are malloc'd; NULL-terminated. */
 static char **build_env(const cJSON *env)
 {
-    char *const *base = gd_child_env_base();
-    char **envp =
-        calloc(GD_CHILD_ENV_BASE_COUNT + (size_t)cJSON_GetArraySize(env) + 1, sizeof(*envp));
+    char **envp = calloc((size_t)cJSON_GetArraySize(env) + 1, sizeof(*envp));
     if (!envp) return NULL;
     size_t k = 0;
-    for (size_t i = 0; base[i]; i++) {
-        char name[32];
-        snprintf(name, sizeof(name), "%.*s", (int)strcspn(base[i], "="), base[i]);
-        if (cJSON_GetObjectItemCaseSensitive(env, name)) continue;
-        if (!(envp[k++] = strdup(base[i]))) goto oom;
+    for (const cJSON *v = env ? env->child : NULL; v; v = v->next) {
+        if (asprintf(&envp[k], "%s=%s", v->string, v->valuestring) < 0) {
+            envp[k] = NULL; /* asprintf left it undefined */
+            for (size_t i = 0; i < k; i++)
+                free(envp[i]);
+            free(envp);
+            return NULL;
+        }
+        k++;
     }
-    for (const cJSON *v = env ? env->child : NULL; v; v = v->next)
-        if (asprintf(&envp[k++], "%s=%s", v->string, v->valuestring) < 0) goto oom;
     return envp;
-oom:
-    envp[k - 1] = NULL; /* asprintf left it undefined */
-    for (size_t i = 0; i + 1 < k; i++)
-        free(envp[i]);
-    free(envp);
-    return NULL;
 }
 
 static void free_env(char **envp)
@@ -460,80 +369,30 @@ static void cmd_exec(gd_request_t *req, const cJSON *args)
     e->loop = req->agent->loop;
     e->stream = gd_arg_bool(args, "stream", 0);
     e->base64 = strcmp(gd_arg_string(args, "encoding", "utf8"), "base64") == 0;
-    e->max_output =
-        (size_t)gd_arg_int(args, "max_output_bytes", cfg->commands.exec_max_output_bytes);
-    e->grace_ms = (uint64_t)cfg->commands.exec_kill_grace_ms;
     gd_buf_init(&e->ev);
     req->data = e;
 
-    uv_timer_init(e->loop, &e->timer);
-    e->timer.data = e;
-    uv_stdio_container_t stdio[3];
-    if (stdin_json) {
-        uv_pipe_init(e->loop, &e->in, 0);
-        e->in.data = e;
-        e->has_in = 1;
-        e->open++;
-        stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-        stdio[0].data.stream = (uv_stream_t *)&e->in;
-    } else {
-        stdio[0].flags = UV_IGNORE; /* libuv gives the child /dev/null */
-    }
-    for (int s = 0; s < 2; s++) {
-        gd_exec_stream_init(e, s);
-        e->open++;
-        stdio[1 + s].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-        stdio[1 + s].data.stream = (uv_stream_t *)&e->out[s].pipe;
-    }
-
-    uv_process_options_t opts;
-    memset(&opts, 0, sizeof(opts));
-    opts.exit_cb = on_child_exit;
-    opts.file = argv[0];
-    opts.args = argv;
-    opts.env = envp;
-    opts.cwd = gd_arg_string(args, "cwd", NULL);
-    /* DETACHED is setsid(): a new session and process group, so a timeout or
-     * a cancel reaches every process the command started. */
-    opts.flags = UV_PROCESS_DETACHED;
-    opts.stdio_count = 3;
-    opts.stdio = stdio;
-    e->proc.data = e;
-    /* libuv reports a failed chdir or execve of the child here, not as an
-     * exit: the child never ran. */
-    int rc = uv_spawn(e->loop, &e->proc, &opts);
-    e->open++; /* the process handle must be closed, success or failure */
+    gd_child_opts_t opts = {
+        .argv = argv,
+        .env = envp,
+        .cwd = gd_arg_string(args, "cwd", NULL),
+        .input = stdin_json ? stdin_json->valuestring : NULL,
+        .input_len = stdin_json ? strlen(stdin_json->valuestring) : 0,
+        .out = GD_CHILD_CAPTURE,
+        .err = GD_CHILD_CAPTURE,
+        .max_output =
+            (size_t)gd_arg_int(args, "max_output_bytes", cfg->commands.exec_max_output_bytes),
+        .timeout_ms = (uint64_t)gd_arg_int(args, "timeout_ms", cfg->commands.exec_timeout_ms),
+        .grace_ms = (uint64_t)cfg->commands.exec_kill_grace_ms,
+        .flags = GD_CHILD_REAP_GROUP | (stdin_json ? GD_CHILD_STDIN : 0),
+        .output = e->stream ? gd_exec_stream_output : NULL,
+        .done = on_child_done,
+        .data = e,
+    };
+    opts.drain_ms = opts.grace_ms > EXEC_DRAIN_MIN_MS ? opts.grace_ms : EXEC_DRAIN_MIN_MS;
+    gd_child_start(&e->child, e->loop, &opts);
     free(argv);
     free_env(envp);
-    if (rc != 0) {
-        e->spawn_err = rc;
-        gd_debug("exec: cannot run '%s': %s", opts.file, uv_strerror(rc));
-        close_handle(e, (uv_handle_t *)&e->proc);
-        if (e->has_in) close_handle(e, (uv_handle_t *)&e->in);
-        for (int s = 0; s < 2; s++)
-            gd_exec_stream_close(&e->out[s]);
-        return;
-    }
-    e->spawned = 1;
-    e->pgid = e->proc.pid;
-    gd_debug("exec: started '%s' as pid %d", opts.file, e->pgid);
-
-    for (int s = 0; s < 2; s++)
-        if (gd_exec_stream_start(&e->out[s]) != 0) gd_exec_stream_close(&e->out[s]);
-    if (e->has_in) {
-        const char *text = stdin_json->valuestring;
-        uv_buf_t buf = uv_buf_init((char *)text, (unsigned)strlen(text));
-        e->in_write.data = e;
-        if (buf.len == 0 ||
-            uv_write(&e->in_write, (uv_stream_t *)&e->in, &buf, 1, on_stdin_written) != 0)
-            close_handle(e, (uv_handle_t *)&e->in);
-    }
-    e->phase = GD_EXEC_TIMER_TIMEOUT;
-    /* The loop's cached time may be older than this request (a long
-     * iteration, the spawn): the limit counts from now, never less. */
-    uv_update_time(e->timer.loop);
-    uv_timer_start(&e->timer, on_timer,
-                   (uint64_t)gd_arg_int(args, "timeout_ms", cfg->commands.exec_timeout_ms), 0);
 }
 
 /* ---- cancel and shutdown --------------------------------------------- */
@@ -554,12 +413,9 @@ static void cmd_exec_cancel(gd_request_t *req, const cJSON *args)
     int found = 0;
     for (gd_request_t *r = req->dispatch->inflight; r; r = r->next) {
         gd_exec_t *e = request_exec(r);
-        if (!e || !e->spawned || !r->id || !cJSON_Compare(r->id, target, 1)) continue;
+        if (!e || e->child.pid <= 0 || !r->id || !cJSON_Compare(r->id, target, 1)) continue;
         found++;
-        if (!e->exited) {
-            e->cancelled = 1;
-            exec_terminate(e);
-        }
+        gd_child_cancel(&e->child);
     }
     if (!found) {
         char *text = cJSON_PrintUnformatted(target);
@@ -583,12 +439,7 @@ static void exec_abort(gd_exec_t *e)
         uv_close((uv_handle_t *)&e->idle, on_idle_closed);
         return;
     }
-    if (e->spawned && !e->exited) signal_group(e, SIGKILL);
-    uv_timer_stop(&e->timer);
-    close_handle(e, (uv_handle_t *)&e->proc);
-    if (e->has_in) close_handle(e, (uv_handle_t *)&e->in);
-    for (int i = 0; i < 2; i++)
-        gd_exec_stream_close(&e->out[i]);
+    gd_child_abort(&e->child);
 }
 
 void gd_exec_shutdown(struct gd_agent_s *agent)

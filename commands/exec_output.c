@@ -1,6 +1,5 @@
-/* What an exec's child writes: its pipes read into one fixed buffer each,
- * capped at max_output_bytes (the rest read and dropped, so memory does not
- * grow with the output), kept for the response or streamed as exec.output
+/* What an exec's child writes (read by the child runner, capped at
+ * max_output_bytes): kept for the response or streamed as exec.output
  * events, and turned into JSON text (UTF-8 repaired) or base64. */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +11,8 @@
 #include "core/log.h"
 #include "core/json/escape.h"
 #include "commands/exec_internal.h"
+
+static const char *const stream_names[2] = {"stdout", "stderr"}; /* as in events and keys */
 
 /* ---- output as JSON text ------------------------------------------------ */
 
@@ -51,10 +52,10 @@ static int add_built(cJSON *obj, const char *key, char *text, int raw)
 int gd_exec_add_output(gd_exec_t *e, cJSON *result)
 {
     for (int i = 0; i < 2; i++) {
-        gd_exec_stream_t *st = &e->out[i];
+        gd_child_stream_t *st = &e->child.out[i];
         /* Streamed output went out as events: the response carries none. */
-        const char *data = st->kept && !e->stream ? st->kept : "";
-        size_t n = st->kept && !e->stream ? st->used : 0;
+        const char *data = st->kept.data && !e->stream ? st->kept.data : "";
+        size_t n = st->kept.data && !e->stream ? st->kept.len : 0;
         size_t len = e->base64 ? gd_base64_encoded_len(n) : gd_json_escape_to(NULL, data, n, 0);
         char *text = cJSON_malloc(len + 1);
         if (!text) return -ENOMEM;
@@ -63,16 +64,15 @@ int gd_exec_add_output(gd_exec_t *e, cJSON *result)
         else
             gd_json_escape_to(text, data, n, 0);
         text[len] = '\0';
-        free(st->kept); /* the text is now the only copy that must live on */
-        st->kept = NULL;
+        gd_buf_free(&st->kept); /* the text is now the only copy that must live on */
         char key[32];
-        snprintf(key, sizeof(key), e->base64 ? "%s_b64" : "%s", st->name);
+        snprintf(key, sizeof(key), e->base64 ? "%s_b64" : "%s", stream_names[i]);
         if (add_built(result, key, text, !e->base64) != 0) return -ENOMEM;
     }
     for (int i = 0; i < 2; i++) {
         char key[32];
-        snprintf(key, sizeof(key), "%s_truncated", e->out[i].name);
-        cJSON_AddBoolToObject(result, key, e->out[i].truncated);
+        snprintf(key, sizeof(key), "%s_truncated", stream_names[i]);
+        cJSON_AddBoolToObject(result, key, e->child.out[i].truncated);
     }
     return 0;
 }
@@ -83,11 +83,11 @@ void gd_exec_output_take(gd_exec_t *e, gd_exec_output_t *o)
 {
     o->base64 = e->base64;
     for (int i = 0; i < 2; i++) {
-        gd_exec_stream_t *st = &e->out[i];
-        o->kept[i] = st->kept;
-        o->n[i] = st->kept ? st->used : 0;
+        gd_child_stream_t *st = &e->child.out[i];
+        o->kept[i] = st->kept.data; /* malloc'd: gd_exec_output_free frees it */
+        o->n[i] = st->kept.len;
         o->truncated[i] = st->truncated;
-        st->kept = NULL;
+        gd_buf_init(&st->kept);
     }
 }
 
@@ -95,13 +95,13 @@ size_t gd_exec_output_bound(const gd_exec_output_t *o)
 {
     size_t n = 128; /* the member names, quotes and booleans */
     for (int i = 0; i < 2; i++)
-        n += o->base64 ? gd_base64_encoded_len(o->n[i]) : 6 * o->n[i] + 2;
+        n += o->base64 ? gd_base64_encoded_len(o->n[i]) : GD_JSON_ESCAPED_MAX(o->n[i]);
     return n;
 }
 
 size_t gd_exec_output_print(const gd_exec_output_t *o, char *dst)
 {
-    static const char *const names[2] = {"stdout", "stderr"};
+    const char *const *names = stream_names;
     size_t len = 0;
     for (int i = 0; i < 2; i++) {
         len += (size_t)sprintf(dst + len, o->base64 ? "%s\"%s_b64\":\"" : "%s\"%s\":", i ? "," : "",
@@ -130,13 +130,12 @@ void gd_exec_output_free(gd_exec_output_t *o)
 
 /* ---- streaming ------------------------------------------------------------ */
 
-static void publish_chunk(gd_exec_stream_t *st, const char *data, size_t n)
+static void publish_chunk(gd_exec_t *e, int which, const char *data, size_t n)
 {
-    gd_exec_t *e = st->exec;
     gd_buf_t *b = &e->ev;
     gd_buf_reset(b);
     int rc = gd_buf_printf(b, "{\"request_id\":%s,\"stream\":\"%s\",\"data\":",
-                           e->id_json ? e->id_json : "null", st->name);
+                           e->id_json ? e->id_json : "null", stream_names[which]);
     if (rc == 0)
         rc = e->base64 ? (gd_buf_puts(b, "\"") || gd_base64_encode(b, data, n) ||
                           gd_buf_puts(b, "\",\"encoding\":\"base64\"}"))
@@ -151,108 +150,31 @@ static void publish_chunk(gd_exec_stream_t *st, const char *data, size_t n)
 /* Streams n bytes as exec.output events of bounded size. Text is cut on
  * UTF-8 sequence boundaries; at EOF a held-back partial sequence goes out
  * (as U+FFFD). */
-static void stream_out(gd_exec_stream_t *st, const char *data, size_t n, int eof)
+void gd_exec_stream_output(gd_child_t *c, int which, const char *data, size_t n)
 {
-    if (st->exec->aborting) return;
-    if (st->exec->base64) {
+    gd_exec_t *e = c->data;
+    int eof = data == NULL;
+    if (e->aborting) return;
+    if (e->base64) {
         for (size_t off = 0; off < n; off += GD_EXEC_CHUNK_B64)
-            publish_chunk(st, data + off,
+            publish_chunk(e, which, data + off,
                           n - off < GD_EXEC_CHUNK_B64 ? n - off : GD_EXEC_CHUNK_B64);
         return;
     }
+    unsigned char *carry = e->carry[which];
+    size_t *carry_len = &e->carry_len[which];
     char piece[GD_EXEC_CHUNK_TEXT];
-    while (n > 0 || (eof && st->carry_len > 0)) {
-        size_t have = st->carry_len;
-        memcpy(piece, st->carry, have);
+    while (n > 0 || (eof && *carry_len > 0)) {
+        size_t have = *carry_len;
+        memcpy(piece, carry, have);
         size_t take = n < sizeof(piece) - have ? n : sizeof(piece) - have;
-        memcpy(piece + have, data, take);
+        if (take) memcpy(piece + have, data, take);
         have += take;
         data += take;
         n -= take;
         size_t cut = (eof && n == 0) ? have : utf8_complete_prefix((unsigned char *)piece, have);
-        st->carry_len = have - cut;
-        memcpy(st->carry, piece + cut, st->carry_len);
-        if (cut) publish_chunk(st, piece, cut);
+        *carry_len = have - cut;
+        memcpy(carry, piece + cut, *carry_len);
+        if (cut) publish_chunk(e, which, piece, cut);
     }
-}
-
-/* ---- reading ------------------------------------------------------------- */
-
-/* Keeps (or streams) what fits under the cap; the rest is dropped. */
-static void stream_take(gd_exec_stream_t *st, const char *data, size_t n)
-{
-    gd_exec_t *e = st->exec;
-    size_t room = e->max_output - st->used;
-    size_t take = n < room ? n : room;
-    if (take < n) st->truncated = 1;
-    if (take == 0) return;
-    if (e->stream) {
-        st->used += take;
-        stream_out(st, data, take, 0);
-        return;
-    }
-    if (st->used + take > st->kept_cap) {
-        size_t cap = st->kept_cap ? st->kept_cap * 2 : 4096;
-        if (cap < st->used + take) cap = st->used + take;
-        if (cap > e->max_output) cap = e->max_output;
-        char *p = realloc(st->kept, cap);
-        if (!p) {
-            st->truncated = 1; /* keep what we have rather than fail the exec */
-            return;
-        }
-        st->kept = p;
-        st->kept_cap = cap;
-    }
-    memcpy(st->kept + st->used, data, take);
-    st->used += take;
-}
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    gd_exec_stream_t *st = h->data;
-    *buf = uv_buf_init(st->rbuf, sizeof(st->rbuf));
-}
-
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    gd_exec_stream_t *st = s->data;
-    if (nread > 0)
-        stream_take(st, buf->base, (size_t)nread);
-    else if (nread < 0) /* UV_EOF, or an error that ends the stream all the same */
-        gd_exec_stream_close(st);
-}
-
-static void on_stream_closed(uv_handle_t *h)
-{
-    gd_exec_stream_t *st = h->data;
-    gd_exec_handle_closed(st->exec);
-}
-
-void gd_exec_stream_init(gd_exec_t *e, int which)
-{
-    gd_exec_stream_t *st = &e->out[which];
-    st->exec = e;
-    st->name = which == 0 ? "stdout" : "stderr";
-    uv_pipe_init(e->loop, &st->pipe, 0);
-    st->pipe.data = st;
-}
-
-int gd_exec_stream_start(gd_exec_stream_t *st)
-{
-    return uv_read_start((uv_stream_t *)&st->pipe, on_alloc, on_read);
-}
-
-void gd_exec_stream_close(gd_exec_stream_t *st)
-{
-    if (st->closing) return;
-    st->closing = 1;
-    uv_read_stop((uv_stream_t *)&st->pipe);
-    if (st->exec->stream) stream_out(st, NULL, 0, 1);
-    uv_close((uv_handle_t *)&st->pipe, on_stream_closed);
-}
-
-void gd_exec_stream_free(gd_exec_stream_t *st)
-{
-    free(st->kept);
-    st->kept = NULL;
 }

@@ -14,10 +14,13 @@
 
 #include "agent/agent.h"
 #include "core/log.h"
+#include "commands/child.h"
 #include "commands/child_env.h"
-#include "commands/service_child.h"
 
 #define MAX_ARGS 32
+/* After the command exits, how long its pipes may stay open (held by
+ * something it started) before they are closed anyway. */
+#define POWER_DRAIN_MS 1000
 
 struct power_state_s;
 /* The actions waiting out their delay, so that gd_power_shutdown can cancel
@@ -39,8 +42,7 @@ typedef struct power_state_s {
 static void state_free(uv_handle_t *h)
 {
     power_state_t *st = h->data;
-    gd_buf_free(&st->child.out_buf);
-    gd_buf_free(&st->child.err_buf);
+    gd_child_free(&st->child);
     free(st);
 }
 
@@ -50,7 +52,8 @@ static void child_done(gd_child_t *c)
     if (c->spawn_error) {
         gd_error("%s: cannot run %s: %s", st->action, st->argv[0], uv_strerror(c->spawn_error));
     } else if (c->term_signal || c->exit_status != 0) {
-        const char *msg = c->err_buf.data ? c->err_buf.data : "";
+        const char *msg =
+            c->out[GD_CHILD_STDERR].kept.data ? c->out[GD_CHILD_STDERR].kept.data : "";
         gd_error("%s: %s failed (exit %lld, signal %d): %.200s", st->action, st->argv[0],
                  (long long)c->exit_status, c->term_signal, msg);
     } else {
@@ -74,7 +77,16 @@ static void timer_cb(uv_timer_t *t)
     power_state_t *st = t->data;
     unlink_delayed(st);
     gd_info("%s: running %s", st->action, st->argv[0]);
-    gd_child_run(&st->child, st->loop, st->argv, NULL, 0, 4096, child_done, st);
+    gd_child_opts_t opts = {
+        .argv = st->argv,
+        .out = GD_CHILD_CAPTURE,
+        .err = GD_CHILD_CAPTURE,
+        .max_output = 4096, /* for the log */
+        .drain_ms = POWER_DRAIN_MS,
+        .done = child_done,
+        .data = st,
+    };
+    gd_child_start(&st->child, st->loop, &opts);
 }
 
 /* The reply has been written (or the host went away): start the delay,

@@ -1,23 +1,22 @@
-/* guest-exec and guest-exec-status, and the child runner the dialect's other
- * commands use (hwclock, chpasswd). A child runs with uv_spawn in its own
- * session and process group, gets its stdin from the request, has its
- * output captured up to commands.exec_max_output_bytes per stream, and is
- * stopped after a time limit (SIGTERM to the group, SIGKILL after
- * commands.exec_kill_grace_ms), as guestd's own exec. Unlike exec,
- * guest-exec answers at once with the pid; the status and output wait,
- * kept here, until guest-exec-status collects them. */
+/* guest-exec and guest-exec-status, and the children the dialect's other
+ * commands run (hwclock, chpasswd). A child runs through the child runner
+ * (commands/child.h) in its own session and process group, gets its stdin
+ * from the request, has its output captured up to
+ * commands.exec_max_output_bytes per stream, and is stopped after a time
+ * limit (SIGTERM to the group, SIGKILL after commands.exec_kill_grace_ms),
+ * as guestd's own exec. Unlike exec, guest-exec answers at once with the
+ * pid; the status and output wait, kept here, until guest-exec-status
+ * collects them. */
 #include <errno.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "agent/agent.h"
 #include "core/base64.h"
 #include "core/log.h"
-#include "commands/child_env.h"
+#include "commands/child.h"
 #include "commands/dispatch.h"
 #include "commands/qga_internal.h"
 
@@ -27,38 +26,15 @@
 
 typedef struct qga_proc_s qga_proc_t;
 
-typedef struct qga_stream_s {
-    uv_pipe_t pipe;
-    qga_proc_t *p;
-    int open;
-    gd_buf_t data;
-    int truncated;
-} qga_stream_t;
-
 struct qga_proc_s {
     gd_qga_t *q;
     qga_proc_t *next;
-    uv_process_t proc;
-    uv_timer_t timer;
-    uv_pipe_t in;
-    uv_write_t wreq;
-    qga_stream_t out, err;
-    int has_in, timer_open, proc_init;
-    int open; /* process and pipe handles not yet closed */
-    int spawned, exited, finished, term_sent, timed_out;
-    int pid;
-    int64_t exit_status;
-    int term_signal;
-    size_t cap;
-    uint64_t grace_ms;
-    char *input;
-    size_t input_len;
+    gd_child_t child;
+    int finished;      /* the child ended and its handles are closed */
     int counted;       /* in the dispatcher's running */
     int is_exec;       /* guest-exec: kept until guest-exec-status */
-    int captured;      /* guest-exec's capture-output asked for something */
     gd_qga_req_t *req; /* the child runner's request */
     gd_qga_child_done done;
-    char rbuf[65536];
 };
 
 struct gd_qga_execs_s {
@@ -84,41 +60,38 @@ static void unlink_proc(gd_qga_t *q, qga_proc_t *p)
 
 static void proc_free(qga_proc_t *p)
 {
-    if (p->input) explicit_bzero(p->input, p->input_len); /* it may be a password */
-    gd_buf_free(&p->out.data);
-    gd_buf_free(&p->err.data);
-    free(p->input);
+    gd_child_free(&p->child); /* wipes the stdin copy: it may be a password */
     free(p);
 }
 
 /* ---- the end of a child: every handle closed ---- */
 
-static void finish(qga_proc_t *p)
+static void finish(gd_child_t *c)
 {
+    qga_proc_t *p = c->data;
     gd_qga_t *q = p->q;
     p->finished = 1;
     if (p->counted && q->agent->dispatch && q->agent->dispatch->running > 0)
         q->agent->dispatch->running--;
     p->counted = 0;
     if (!p->is_exec) {
+        const gd_buf_t *out = &c->out[GD_CHILD_STDOUT].kept, *err = &c->out[GD_CHILD_STDERR].kept;
         gd_qga_child_result_t res = {
-            .spawn_error = p->spawned       ? 0
-                           : p->exit_status ? (int)p->exit_status
-                                            : -ENOENT,
-            .exit_status = p->spawned ? p->exit_status : 0,
-            .term_signal = p->term_signal,
-            .timed_out = p->timed_out,
-            .out = p->out.data.data ? p->out.data.data : "",
-            .out_len = p->out.data.len,
-            .err = p->err.data.data ? p->err.data.data : "",
-            .err_len = p->err.data.len,
+            .spawn_error = c->spawn_error,
+            .exit_status = c->exit_status,
+            .term_signal = c->term_signal,
+            .timed_out = c->timed_out,
+            .out = out->data ? out->data : "",
+            .out_len = out->len,
+            .err = err->data ? err->data : "",
+            .err_len = err->len,
         };
         unlink_proc(q, p);
         p->done(p->req, &res);
         proc_free(p);
         return;
     }
-    if (!p->spawned) { /* guest-exec already answered the spawn error */
+    if (c->spawn_error) { /* guest-exec already answered the spawn error */
         unlink_proc(q, p);
         proc_free(p);
         return;
@@ -133,245 +106,43 @@ static void finish(qga_proc_t *p)
         }
     }
     if (kept > QGA_KEEP_FINISHED && oldest) {
-        gd_warn("qga: dropping the uncollected result of guest-exec pid %d", oldest->pid);
+        gd_warn("qga: dropping the uncollected result of guest-exec pid %d", oldest->child.pid);
         unlink_proc(q, oldest);
         proc_free(oldest);
     }
 }
 
-static void on_timer_closed(uv_handle_t *h)
+/* Starts argv for a qemu-ga command: env as qemu-ga's (replacing the
+ * environment; NULL: the fixed base), input on stdin (none: /dev/null).
+ * NULL when out of memory; else the child's spawn_error says whether it
+ * runs, and finish() comes either way. */
+static qga_proc_t *spawn(gd_qga_t *q, int is_exec, char *const argv[], char *const env[],
+                         const void *input, size_t input_len, gd_child_capture_t out,
+                         gd_child_capture_t err, size_t cap, uint64_t timeout_ms)
 {
-    finish(h->data);
-}
-
-static void handle_closed(qga_proc_t *p)
-{
-    if (--p->open == 0) {
-        if (p->timer_open) {
-            p->timer_open = 0;
-            uv_close((uv_handle_t *)&p->timer, on_timer_closed);
-        } else {
-            finish(p);
-        }
-    }
-}
-
-static void on_closed(uv_handle_t *h)
-{
-    handle_closed(h->data);
-}
-
-static void on_stream_closed(uv_handle_t *h)
-{
-    qga_stream_t *s = h->data;
-    handle_closed(s->p);
-}
-
-static void close_stream(qga_stream_t *s)
-{
-    if (!s->open) return;
-    s->open = 0;
-    uv_close((uv_handle_t *)&s->pipe, on_stream_closed);
-}
-
-static void close_handle(qga_proc_t *p, uv_handle_t *h)
-{
-    if (!uv_is_closing(h)) uv_close(h, on_closed);
-}
-
-/* ---- the running child ---- */
-
-static void kill_group(qga_proc_t *p, int sig)
-{
-    if (p->spawned && !p->exited && kill(-p->pid, sig) != 0 && errno != ESRCH)
-        gd_warn("qga: kill(-%d, %d): %s", p->pid, sig, strerror(errno));
-}
-
-static void on_timer(uv_timer_t *t)
-{
-    qga_proc_t *p = t->data;
-    if (p->exited) { /* something it started still holds a pipe */
-        close_stream(&p->out);
-        close_stream(&p->err);
-        return;
-    }
-    if (!p->term_sent) {
-        p->term_sent = 1;
-        p->timed_out = 1;
-        gd_warn("qga: pid %d ran past its time limit; stopping its process group", p->pid);
-        kill_group(p, SIGTERM);
-        uv_timer_start(&p->timer, on_timer, p->grace_ms, 0);
-    } else {
-        kill_group(p, SIGKILL);
-    }
-}
-
-static void on_exit_cb(uv_process_t *proc, int64_t exit_status, int term_signal)
-{
-    qga_proc_t *p = proc->data;
-    p->exited = 1;
-    p->exit_status = exit_status;
-    p->term_signal = term_signal;
-    uv_timer_stop(&p->timer);
-    close_handle(p, (uv_handle_t *)&p->proc);
-    if (p->has_in) close_handle(p, (uv_handle_t *)&p->in);
-    if (p->out.open || p->err.open) uv_timer_start(&p->timer, on_timer, QGA_DRAIN_MS, 0);
-}
-
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    qga_stream_t *s = h->data;
-    (void)suggested;
-    buf->base = s->p->rbuf;
-    buf->len = sizeof(s->p->rbuf);
-}
-
-static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
-{
-    qga_stream_t *s = st->data;
-    qga_proc_t *p = s->p;
-    if (nread < 0) {
-        close_stream(s);
-        return;
-    }
-    size_t take = (size_t)nread;
-    if (s->data.len + take > p->cap) {
-        take = p->cap > s->data.len ? p->cap - s->data.len : 0;
-        s->truncated = 1;
-    }
-    if (take && gd_buf_append(&s->data, buf->base, take) != 0) s->truncated = 1;
-}
-
-static void on_written(uv_write_t *w, int status)
-{
-    qga_proc_t *p = w->data;
-    close_handle(p, (uv_handle_t *)&p->in); /* written, or the child closed it: EOF */
-}
-
-/* capture: 0 none, 1 stdout, 2 stderr, 3 both apart, 4 both into stdout. */
-static qga_proc_t *spawn(gd_qga_t *q, char *const argv[], char *const env[], const void *input,
-                         size_t input_len, int capture, size_t cap, uint64_t timeout_ms, int *err)
-{
-    const gd_config_t *cfg = &q->agent->cfg;
-    qga_proc_t *p = calloc(1, sizeof(*p));
-    if (!p || (input_len && !(p->input = malloc(input_len)))) {
-        free(p);
-        *err = -ENOMEM;
-        return NULL;
-    }
-    p->q = q;
-    p->cap = cap;
-    p->grace_ms = (uint64_t)cfg->commands.exec_kill_grace_ms;
-    if (input_len) memcpy(p->input, input, input_len);
-    p->input_len = input_len;
-    gd_buf_init(&p->out.data);
-    gd_buf_init(&p->err.data);
-    p->out.p = p->err.p = p;
-
-    int fds_in[2] = {-1, -1}, fds_out[2] = {-1, -1}, fds_err[2] = {-1, -1};
-    int rc = 0;
-    if (input_len) rc = uv_pipe(fds_in, 0, 0);
-    if (rc == 0 && capture) rc = uv_pipe(fds_out, 0, 0);
-    if (rc == 0 && (capture == 2 || capture == 3)) rc = uv_pipe(fds_err, 0, 0);
-    uv_stdio_container_t stdio[3];
-    memset(stdio, 0, sizeof(stdio));
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_IGNORE;
-    stdio[2].flags = UV_IGNORE;
-    if (input_len) {
-        stdio[0].flags = UV_INHERIT_FD;
-        stdio[0].data.fd = fds_in[0];
-    }
-    if (capture == 1 || capture == 3 || capture == 4) {
-        stdio[1].flags = UV_INHERIT_FD;
-        stdio[1].data.fd = fds_out[1];
-    }
-    if (capture == 4) {
-        stdio[2].flags = UV_INHERIT_FD;
-        stdio[2].data.fd = fds_out[1];
-    } else if (capture == 2 || capture == 3) {
-        stdio[2].flags = UV_INHERIT_FD;
-        stdio[2].data.fd = fds_err[1];
-    }
-    uv_timer_init(q->loop, &p->timer);
-    p->timer.data = p;
-    p->timer_open = 1;
-    if (rc == 0) {
-        uv_process_options_t opts;
-        memset(&opts, 0, sizeof(opts));
-        opts.exit_cb = on_exit_cb;
-        opts.file = argv[0];
-        opts.args = (char **)argv;
-        /* qemu-ga's env replaces the environment; without one, the fixed base. */
-        opts.env = (char **)(env ? env : gd_child_env_base());
-        opts.flags = UV_PROCESS_DETACHED; /* its own session: a kill reaches the group */
-        opts.stdio_count = 3;
-        opts.stdio = stdio;
-        p->proc.data = p;
-        rc = uv_spawn(q->loop, &p->proc, &opts);
-        p->proc_init = 1;
-        p->open++; /* the process handle is closed, success or not */
-    }
-    /* The child's ends belong to the child now. */
-    if (fds_in[0] >= 0) close(fds_in[0]);
-    if (fds_out[1] >= 0) close(fds_out[1]);
-    if (fds_err[1] >= 0) close(fds_err[1]);
-    struct {
-        qga_stream_t *s;
-        int fd;
-    } streams[2] = {{&p->out, fds_out[0]}, {&p->err, fds_err[0]}};
-    for (int i = 0; i < 2; i++) {
-        if (streams[i].fd < 0) continue;
-        uv_pipe_init(q->loop, &streams[i].s->pipe, 0);
-        streams[i].s->pipe.data = streams[i].s;
-        if (uv_pipe_open(&streams[i].s->pipe, streams[i].fd) != 0) close(streams[i].fd);
-        streams[i].s->open = 1;
-        p->open++;
-    }
-    if (fds_in[1] >= 0) {
-        uv_pipe_init(q->loop, &p->in, 0);
-        p->in.data = p;
-        if (uv_pipe_open(&p->in, fds_in[1]) != 0) close(fds_in[1]);
-        p->has_in = 1;
-        p->open++;
-    }
     struct gd_qga_execs_s *ex = execs_of(q);
-    if (!ex) rc = rc ? rc : -ENOMEM;
-    if (ex) {
-        p->next = ex->procs;
-        ex->procs = p;
-    }
-    if (rc != 0) {
-        /* Nothing ran: close what was opened; finish() frees it. */
-        *err = rc;
-        p->exit_status = rc;
-        if (p->open) {
-            if (p->proc_init) close_handle(p, (uv_handle_t *)&p->proc);
-            close_stream(&p->out);
-            close_stream(&p->err);
-            if (p->has_in) close_handle(p, (uv_handle_t *)&p->in);
-        } else {
-            p->timer_open = 0;
-            uv_close((uv_handle_t *)&p->timer, on_timer_closed);
-        }
-        return p;
-    }
-    p->spawned = 1;
-    p->pid = p->proc.pid;
-    for (int i = 0; i < 2; i++) {
-        qga_stream_t *s = i ? &p->err : &p->out;
-        if (s->open && uv_read_start((uv_stream_t *)&s->pipe, alloc_cb, read_cb) != 0)
-            close_stream(s);
-    }
-    if (p->has_in) {
-        uv_buf_t b = uv_buf_init(p->input, (unsigned)p->input_len);
-        p->wreq.data = p;
-        if (uv_write(&p->wreq, (uv_stream_t *)&p->in, &b, 1, on_written) != 0)
-            close_handle(p, (uv_handle_t *)&p->in);
-    }
-    uv_update_time(q->loop); /* the limit counts from now, not the cached loop time */
-    uv_timer_start(&p->timer, on_timer, timeout_ms, 0);
-    *err = 0;
+    qga_proc_t *p = ex ? calloc(1, sizeof(*p)) : NULL;
+    if (!p) return NULL;
+    p->q = q;
+    p->is_exec = is_exec;
+    p->next = ex->procs;
+    ex->procs = p;
+    gd_child_opts_t opts = {
+        .argv = argv,
+        .env = env,
+        .input = input,
+        .input_len = input_len,
+        .out = out,
+        .err = err,
+        .max_output = cap,
+        .timeout_ms = timeout_ms,
+        .grace_ms = (uint64_t)q->agent->cfg.commands.exec_kill_grace_ms,
+        .drain_ms = QGA_DRAIN_MS,
+        .flags = (env ? GD_CHILD_ENV_REPLACE : 0) | (input_len ? GD_CHILD_STDIN : 0),
+        .done = finish,
+        .data = p,
+    };
+    gd_child_start(&p->child, q->loop, &opts);
     return p;
 }
 
@@ -379,10 +150,9 @@ int gd_qga_run_child(gd_qga_req_t *req, char *const argv[], const void *input, s
                      gd_qga_child_done done)
 {
     gd_qga_t *q = req->qga;
-    int err = 0;
-    qga_proc_t *p = spawn(q, argv, NULL, input, input_len, 3, QGA_CHILD_OUTPUT,
-                          (uint64_t)q->agent->cfg.commands.exec_timeout_ms, &err);
-    if (!p) return err;
+    qga_proc_t *p = spawn(q, 0, argv, NULL, input, input_len, GD_CHILD_CAPTURE, GD_CHILD_CAPTURE,
+                          QGA_CHILD_OUTPUT, (uint64_t)q->agent->cfg.commands.exec_timeout_ms);
+    if (!p) return -ENOMEM;
     p->req = req;
     p->done = done; /* also for a spawn error: finish() reports it */
     return 0;
@@ -459,14 +229,18 @@ static void cmd_exec(gd_qga_req_t *req, const cJSON *args)
         gd_qga_reply_error(req, "GenericError", "out of memory");
         return;
     }
-    int err = 0;
-    qga_proc_t *p = spawn(q, argv, envp, input.data, input.len, mode,
+    /* capture-output's modes: none, stdout, stderr, separated, merged. */
+    static const gd_child_capture_t outs[] = {GD_CHILD_DISCARD, GD_CHILD_CAPTURE, GD_CHILD_DISCARD,
+                                              GD_CHILD_CAPTURE, GD_CHILD_CAPTURE};
+    static const gd_child_capture_t errs[] = {GD_CHILD_DISCARD, GD_CHILD_DISCARD, GD_CHILD_CAPTURE,
+                                              GD_CHILD_CAPTURE, GD_CHILD_MERGE};
+    qga_proc_t *p = spawn(q, 1, argv, envp, input.data, input.len, outs[mode], errs[mode],
                           (size_t)cfg->commands.exec_max_output_bytes,
-                          (uint64_t)cfg->commands.exec_max_timeout_ms, &err);
+                          (uint64_t)cfg->commands.exec_max_timeout_ms);
     free(argv);
     free(envp);
     gd_buf_free(&input);
-    if (p) p->is_exec = 1;
+    int err = p ? p->child.spawn_error : -ENOMEM;
     if (err != 0) {
         gd_qga_reply_error(req, "GenericError",
                            "Guest agent command failed, error was 'Failed to execute child "
@@ -474,21 +248,21 @@ static void cmd_exec(gd_qga_req_t *req, const cJSON *args)
                            path, strerror(-err));
         return;
     }
-    p->captured = mode != 0;
     p->counted = 1;
     d->running++;
-    gd_info("qga: guest-exec %s: pid %d", path, p->pid);
+    gd_info("qga: guest-exec %s: pid %d", path, p->child.pid);
     cJSON *r = cJSON_CreateObject();
-    gd_qga_json_add_int(r, "pid", p->pid);
+    gd_qga_json_add_int(r, "pid", p->child.pid);
     gd_qga_reply(req, r);
 }
 
-static void add_output(cJSON *r, const char *data_key, const char *trunc_key, qga_stream_t *s)
+static void add_output(cJSON *r, const char *data_key, const char *trunc_key,
+                       const gd_child_stream_t *s)
 {
-    if (s->data.len == 0) return;
+    if (s->kept.len == 0) return;
     gd_buf_t b64;
     gd_buf_init(&b64);
-    if (gd_base64_encode(&b64, s->data.data, s->data.len) == 0) {
+    if (gd_base64_encode(&b64, s->kept.data, s->kept.len) == 0) {
         cJSON_AddStringToObject(r, data_key, b64.data);
         cJSON_AddBoolToObject(r, trunc_key, s->truncated);
     }
@@ -611,14 +385,15 @@ static int reply_status_in_pool(gd_qga_req_t *req, qga_proc_t *p)
     }
     j->req = req;
     j->work.data = j;
-    j->term_signal = p->term_signal;
-    j->exit_status = p->exit_status;
-    j->out = p->out.data;
-    j->out_truncated = p->out.truncated;
-    gd_buf_init(&p->out.data);
-    j->err = p->err.data;
-    j->err_truncated = p->err.truncated;
-    gd_buf_init(&p->err.data);
+    gd_child_stream_t *out = &p->child.out[GD_CHILD_STDOUT], *err = &p->child.out[GD_CHILD_STDERR];
+    j->term_signal = p->child.term_signal;
+    j->exit_status = p->child.exit_status;
+    j->out = out->kept;
+    j->out_truncated = out->truncated;
+    gd_buf_init(&out->kept);
+    j->err = err->kept;
+    j->err_truncated = err->truncated;
+    gd_buf_init(&err->kept);
     req->data = j;
     if (gd_qga_reserve(req, status_line_size(j), status_reserved) == 0) status_reserved(req, 0);
     return 0;
@@ -630,13 +405,14 @@ static void cmd_exec_status(gd_qga_req_t *req, const cJSON *args)
     int64_t pid = 0;
     gd_qga_json_get_int(cJSON_GetObjectItemCaseSensitive(args, "pid"), &pid);
     qga_proc_t *p = q->execs ? q->execs->procs : NULL;
-    while (p && !(p->is_exec && p->spawned && p->pid == pid))
+    while (p && !(p->is_exec && p->child.pid > 0 && p->child.pid == pid))
         p = p->next;
     if (!p) {
         gd_qga_reply_error(req, "GenericError", "Invalid parameter 'pid'");
         return;
     }
-    if (p->finished && p->out.data.len + p->err.data.len > QGA_STATUS_INLINE_BYTES &&
+    const gd_child_t *c = &p->child;
+    if (p->finished && c->out[0].kept.len + c->out[1].kept.len > QGA_STATUS_INLINE_BYTES &&
         reply_status_in_pool(req, p) == 0) {
         unlink_proc(q, p); /* reaped: the pid is forgotten */
         proc_free(p);
@@ -648,12 +424,12 @@ static void cmd_exec_status(gd_qga_req_t *req, const cJSON *args)
         gd_qga_reply(req, r);
         return;
     }
-    if (p->term_signal)
-        gd_qga_json_add_int(r, "signal", p->term_signal);
+    if (c->term_signal)
+        gd_qga_json_add_int(r, "signal", c->term_signal);
     else
-        gd_qga_json_add_int(r, "exitcode", p->exit_status);
-    add_output(r, "out-data", "out-truncated", &p->out);
-    add_output(r, "err-data", "err-truncated", &p->err);
+        gd_qga_json_add_int(r, "exitcode", c->exit_status);
+    add_output(r, "out-data", "out-truncated", &c->out[GD_CHILD_STDOUT]);
+    add_output(r, "err-data", "err-truncated", &c->out[GD_CHILD_STDERR]);
     unlink_proc(q, p); /* reaped: the pid is forgotten */
     proc_free(p);
     gd_qga_reply(req, r);
@@ -664,15 +440,8 @@ static void cmd_exec_status(gd_qga_req_t *req, const cJSON *args)
 void gd_qga_exec_stop(gd_qga_t *q)
 {
     if (!q->execs) return;
-    for (qga_proc_t *p = q->execs->procs; p; p = p->next) {
-        if (p->finished) continue;
-        kill_group(p, SIGKILL);
-        uv_timer_stop(&p->timer);
-        if (!p->exited && p->spawned) close_handle(p, (uv_handle_t *)&p->proc);
-        if (p->has_in) close_handle(p, (uv_handle_t *)&p->in);
-        close_stream(&p->out);
-        close_stream(&p->err);
-    }
+    for (qga_proc_t *p = q->execs->procs; p; p = p->next)
+        if (!p->finished) gd_child_abort(&p->child);
 }
 
 void gd_qga_exec_free(gd_qga_t *q)

@@ -4,7 +4,6 @@
 #include "commands/service.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,13 +11,16 @@
 
 #include "agent/agent.h"
 #include "core/utf8.h"
-#include "commands/child_env.h"
+#include "commands/child.h"
 #include "commands/dispatch.h"
-#include "commands/service_child.h"
 
 static const char *systemd_dir = "/run/systemd/system";
 static const char *systemctl_path = "systemctl";
 static uint64_t systemctl_timeout_ms = GD_SERVICE_TIMEOUT_MS;
+
+/* After systemctl exits, how long its pipes may stay open (held by a
+ * helper it started) before they are closed anyway. */
+#define SERVICE_DRAIN_MS 1000
 
 void gd_service_set_paths(const char *dir, const char *systemctl, uint64_t timeout_ms)
 {
@@ -213,9 +215,8 @@ static void cmd_restart(gd_request_t *req, const cJSON *args);
 
 static void run_systemctl(service_state_t *st, uv_loop_t *loop)
 {
-    /* The fixed base, and systemctl's output made plain to parse. */
-    static char *const env[] = {GD_CHILD_ENV_BASE,     "LC_ALL=C",
-                                "SYSTEMD_PAGER=",      "SYSTEMD_COLORS=0",
+    /* Added to the fixed base: systemctl's output made plain to parse. */
+    static char *const env[] = {"LC_ALL=C", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0",
                                 "SYSTEMD_LOG_COLOR=0", NULL};
     char *argv[12];
     int n = 0;
@@ -241,14 +242,25 @@ static void run_systemctl(service_state_t *st, uv_loop_t *loop)
         argv[n++] = st->unit;
     }
     argv[n] = NULL;
-    gd_child_run(&st->child, loop, argv, env, systemctl_timeout_ms, GD_SERVICE_MAX_OUTPUT,
-                 service_done, st);
+    gd_child_opts_t opts = {
+        .argv = argv,
+        .env = env,
+        .out = GD_CHILD_CAPTURE,
+        .err = GD_CHILD_CAPTURE,
+        .max_output = GD_SERVICE_MAX_OUTPUT,
+        .timeout_ms = systemctl_timeout_ms,
+        .drain_ms = SERVICE_DRAIN_MS,
+        /* The whole group at once: systemctl may have helpers (a polkit agent). */
+        .flags = GD_CHILD_KILL_AT_TIMEOUT,
+        .done = service_done,
+        .data = st,
+    };
+    gd_child_start(&st->child, loop, &opts);
 }
 
 static void state_free(service_state_t *st)
 {
-    gd_buf_free(&st->child.out_buf);
-    gd_buf_free(&st->child.err_buf);
+    gd_child_free(&st->child);
     free(st);
 }
 
@@ -276,7 +288,7 @@ static void reply_child_error(service_state_t *st)
         gd_reply_error(st->req, "failed", "systemctl %s was killed by signal %d", verb,
                        c->term_signal);
     } else {
-        const char *msg = first_line(&c->err_buf);
+        const char *msg = first_line(&c->out[GD_CHILD_STDERR].kept);
         /* systemctl exits 5 (LSB "not installed") for an unknown unit. */
         int missing = c->exit_status == 5 || strstr(msg, "not found") || strstr(msg, "not loaded");
         gd_buf_t clean;
@@ -318,7 +330,7 @@ static void service_done(gd_child_t *c)
         state_free(st);
         return;
     }
-    const char *out = c->out_buf.data ? c->out_buf.data : "";
+    const char *out = c->out[GD_CHILD_STDOUT].kept.data ? c->out[GD_CHILD_STDOUT].kept.data : "";
     if (st->op == OP_LIST) {
         cJSON *result = cJSON_CreateObject();
         cJSON *list = cJSON_AddArrayToObject(result, "services");
@@ -344,8 +356,7 @@ static void service_done(gd_child_t *c)
     } else {
         /* The change is done: read the state it left. */
         uv_loop_t *loop = st->req->agent->loop;
-        gd_buf_free(&c->out_buf);
-        gd_buf_free(&c->err_buf);
+        gd_child_free(c);
         st->showing = 1;
         run_systemctl(st, loop);
         return;
@@ -389,7 +400,7 @@ void gd_service_shutdown(struct gd_agent_s *agent)
             continue;
         service_state_t *st = req->data;
         st->stopping = 1;
-        if (!st->child.exited && st->child.proc.pid > 0) kill(-st->child.proc.pid, SIGKILL);
+        gd_child_kill(&st->child);
     }
 }
 

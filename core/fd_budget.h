@@ -17,7 +17,7 @@
 /* A running command holds its child's three pipes (exec, guest-exec) or
  * one file (file.*), plus one spare. */
 #define GD_FD_PER_COMMAND 4
-/* uv_spawn's pipes and error pipe while one child starts (one at a time:
+/* A child's pipes (both ends) and libuv's error pipe while it starts (one at a time:
  * spawning happens on the loop). */
 #define GD_FD_SPAWN 8
 /* The ceiling of commands.max_concurrent (core/config.c). */

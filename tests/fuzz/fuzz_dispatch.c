@@ -13,7 +13,7 @@
  * under test: commands.deny holds exec, power.*, process.kill, file.write
  * and file.read (which opens any path, devices included); service.* run a
  * systemctl that does not exist (gd_service_set_paths), so they fail at
- * uv_spawn; process.list (250 ms per call) is denied for speed, its reader
+ * the spawn; process.list (250 ms per call) is denied for speed, its reader
  * is fuzzed by fuzz_procfs. /proc and /sys are the fixture trees. */
 #include <stdint.h>
 #include <stdio.h>

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Every child the real guestd starts begins from one fixed environment
-(PATH, LANG=C.UTF-8, HOME=/root): exec, guest-exec and the power command;
+(PATH, LANG=C.UTF-8, HOME=/root): exec, guest-exec and the power command
+(one runner, commands/child.c, behind them all);
 and inherits no descriptor of the agent's but its stdio.
 The agent runs here with what systemd gives it (NOTIFY_SOCKET,
 WATCHDOG_USEC, GLIBC_TUNABLES) and a PATH and HOME of its own; none of it
@@ -110,10 +111,11 @@ class ChildEnvironment(unittest.TestCase):
         self.assertTrue(r["ok"], r)
         self.assertEqual(sorted(int(x) for x in r["result"]["stdout"].split()), [0, 1, 2, 3])
 
-    def test_guest_exec(self):
+    def guest_exec(self, path, args):
+        """Runs path through the qemu-ga dialect's guest-exec; its stdout."""
         q = QgaPort(self.qga_sock)
         try:
-            pid = q.call("guest-exec", {"path": "cat", "arg": ["/proc/self/environ"],
+            pid = q.call("guest-exec", {"path": path, "arg": args,
                                         "capture-output": True})["return"]["pid"]
             deadline = time.time() + scaled(10)
             while True:
@@ -122,9 +124,22 @@ class ChildEnvironment(unittest.TestCase):
                     break
                 time.sleep(0.02)
             self.assertEqual(st.get("exitcode"), 0, st)
-            self.assertEqual(entries(base64.b64decode(st["out-data"])), BASE)
+            return base64.b64decode(st.get("out-data", ""))
         finally:
             q.close()
+
+    def test_guest_exec(self):
+        self.assertEqual(entries(self.guest_exec("cat", ["/proc/self/environ"])), BASE)
+
+    def test_exec_and_guest_exec_see_the_same_env(self):
+        # One runner behind both dialects: env(1)'s whole output is the
+        # same, line for line, and is the base (nothing of the agent's).
+        r = self.host.call("exec", {"argv": ["env"]})
+        self.assertTrue(r["ok"], r)
+        native = sorted(r["result"]["stdout"].splitlines())
+        qga = sorted(self.guest_exec("env", []).decode().splitlines())
+        self.assertEqual(native, qga)
+        self.assertEqual(native, BASE)
 
     def test_power(self):
         r = self.host.call("power.reboot")
