@@ -155,7 +155,9 @@ START_TEST(test_list_sorted_by_cpu_and_rss)
     }
     const cJSON *child = find_pid(list, busy);
     ck_assert_ptr_nonnull(child);
-    ck_assert_msg(num_field(child, "cpu_pct") > 20.0, "a busy loop at %f%%",
+    /* Any share at all: on a loaded 2-core machine the loop may get a few
+     * percent of a core in this window, while an idle process shows 0. */
+    ck_assert_msg(num_field(child, "cpu_pct") > 1.0, "a busy loop at %f%%",
                   num_field(child, "cpu_pct"));
     ck_assert_int_eq((int)num_field(child, "ppid"), (int)getpid());
     ck_assert_str_eq(str_field(child, "name"), "sh");
