@@ -3,32 +3,7 @@
 
 #include <string.h>
 
-/* The length of the valid UTF-8 sequence at s (at most len bytes), 0 when
- * s[0] does not start one (a stray continuation byte, an overlong form, a
- * surrogate, past U+10FFFF, a cut sequence). */
-static size_t utf8_seq(const unsigned char *s, size_t len)
-{
-    unsigned char c = s[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        if (c == 0xe0) lo = 0xa0;
-        if (c == 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        if (c == 0xf0) lo = 0x90;
-        if (c == 0xf4) hi = 0x8f;
-    } else
-        return 0;
-    if (len < n || s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf) return 0;
-    return n;
-}
+#include "core/utf8.h"
 
 /* The escape for the character at s (seq bytes, 0 for an invalid byte)
  * into e, or 0 when it is printed as it is. */
@@ -74,7 +49,7 @@ size_t gd_esc(gd_esc_style_t style, const char *s, size_t len, char *buf, size_t
     size_t at = 0;
     if (!buflen) return 0;
     for (size_t i = 0; i < len;) {
-        size_t seq = utf8_seq(u + i, len - i);
+        size_t seq = gd_utf8_seq_len(u + i, len - i);
         char e[8];
         size_t el = escape_of(style, u + i, seq, e);
         const char *piece = el ? e : s + i;
@@ -94,7 +69,7 @@ void gd_esc_write(FILE *out, gd_esc_style_t style, const char *s, size_t len)
     size_t plain = 0; /* start of the run copied as it is */
     size_t i = 0;
     while (i < len) {
-        size_t seq = utf8_seq(u + i, len - i);
+        size_t seq = gd_utf8_seq_len(u + i, len - i);
         char e[8];
         size_t el = escape_of(style, u + i, seq, e);
         if (el) {
