@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/agent.h"
 #include "core/base64.h"
 #include "core/log.h"
 #include "core/utf8.h"
@@ -223,7 +222,7 @@ static void publish_chunk(gd_exec_stream_t *st, const char *data, size_t n)
         gd_warn("exec: out of memory for an exec.output event");
         return;
     }
-    gd_bus_publish_raw(&e->req->agent->bus, "exec.output", b->data, b->len);
+    gd_bus_publish_raw(e->req->env->bus, "exec.output", b->data, b->len);
 }
 
 /* Streams n bytes as exec.output events of bounded size. Text is cut on

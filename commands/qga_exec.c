@@ -14,7 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/agent.h"
 #include "core/base64.h"
 #include "core/log.h"
 #include "commands/child_env.h"
@@ -97,8 +96,8 @@ static void finish(qga_proc_t *p)
 {
     gd_qga_t *q = p->q;
     p->finished = 1;
-    if (p->counted && q->agent->dispatch && q->agent->dispatch->running > 0)
-        q->agent->dispatch->running--;
+    if (p->counted && q->env->dispatch && q->env->dispatch->running > 0)
+        q->env->dispatch->running--;
     p->counted = 0;
     if (!p->is_exec) {
         gd_qga_child_result_t res = {
@@ -252,7 +251,7 @@ static void on_written(uv_write_t *w, int status)
 static qga_proc_t *spawn(gd_qga_t *q, char *const argv[], char *const env[], const void *input,
                          size_t input_len, int capture, size_t cap, uint64_t timeout_ms, int *err)
 {
-    const gd_config_t *cfg = &q->agent->cfg;
+    const gd_config_t *cfg = q->env->config;
     qga_proc_t *p = calloc(1, sizeof(*p));
     if (!p || (input_len && !(p->input = malloc(input_len)))) {
         free(p);
@@ -381,7 +380,7 @@ int gd_qga_run_child(gd_qga_req_t *req, char *const argv[], const void *input, s
     gd_qga_t *q = req->qga;
     int err = 0;
     qga_proc_t *p = spawn(q, argv, NULL, input, input_len, 3, QGA_CHILD_OUTPUT,
-                          (uint64_t)q->agent->cfg.commands.exec_timeout_ms, &err);
+                          (uint64_t)q->env->config->commands.exec_timeout_ms, &err);
     if (!p) return err;
     p->req = req;
     p->done = done; /* also for a spawn error: finish() reports it */
@@ -426,8 +425,8 @@ static char **string_vector(const char *first, const cJSON *list)
 static void cmd_exec(gd_qga_req_t *req, const cJSON *args)
 {
     gd_qga_t *q = req->qga;
-    const gd_config_t *cfg = &q->agent->cfg;
-    gd_dispatch_t *d = q->agent->dispatch;
+    const gd_config_t *cfg = q->env->config;
+    gd_dispatch_t *d = q->env->dispatch;
     const char *path = gd_arg_string(args, "path", "");
     int mode;
     if (capture_mode(cJSON_GetObjectItemCaseSensitive(args, "capture-output"), &mode) != 0) {
