@@ -283,8 +283,8 @@ int gd_agent_init(gd_agent_t *a, uv_loop_t *loop, const gd_config_t *cfg, char *
                        a, err, errlen);
     if (r < 0) return r;
     a->channel_initialised = 1;
-    r = gd_qga_new(&a->qga, &a->env, a->channel, err,
-                   errlen); /* qemu-ga's dialect, second channel */
+    /* qemu-ga's dialect, and its second channel. */
+    r = gd_qga_new(&a->qga, &a->env, a->channel, err, errlen);
     if (r < 0) return r;
     r = gd_bus_subscribe(&a->bus, &a->channel_sub, "channel", GD_CHANNEL_SUB_QUEUE,
                          deliver_to_channel, a);

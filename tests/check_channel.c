@@ -59,13 +59,24 @@ static void teardown(void)
     ck_assert_int_eq(system(cmd), 0);
 }
 
-static void open_channel(const char *spec)
+/* Opens kind:dir/name (its path left in sock) and checks the stats of a
+ * channel no host is attached to. */
+static void open_channel(const char *kind, const char *name, int port_missing)
 {
-    char err[256];
+    char err[256], spec[128];
+    snprintf(sock, sizeof(sock), "%s/%s", dir, name);
+    snprintf(spec, sizeof(spec), "%s:%s", kind, sock);
     ck_assert_msg(
         gd_channel_new(&ch, &loop, spec, 4096, 65536, 10, 100, &cbs, NULL, err, sizeof(err)) == 0,
         "%s", err);
     ck_assert_msg(gd_channel_start(ch, err, sizeof(err)) == 0, "%s", err);
+    gd_channel_stats_t st;
+    gd_channel_stats(ch, &st);
+    ck_assert_int_eq(st.attached, 0);
+    ck_assert_int_eq(st.port_missing, port_missing);
+    ck_assert_str_eq(st.path, sock);
+    ck_assert_uint_eq(st.attaches, 0);
+    ck_assert_uint_eq(st.lines_in, 0);
 }
 
 /* Runs the loop until *counter reaches want; fails after two seconds. */
@@ -81,16 +92,8 @@ static void run_until(const int *counter, int want)
 
 START_TEST(test_stats_follow_a_host)
 {
-    char spec[128];
-    snprintf(sock, sizeof(sock), "%s/s.sock", dir);
-    snprintf(spec, sizeof(spec), "unix-listen:%s", sock);
-    open_channel(spec);
+    open_channel("unix-listen", "s.sock", 0); /* a listener, not a port */
     gd_channel_stats_t st;
-    gd_channel_stats(ch, &st);
-    ck_assert_int_eq(st.attached, 0);
-    ck_assert_int_eq(st.port_missing, 0); /* a listener, not a port */
-    ck_assert_str_eq(st.path, sock);
-    ck_assert_uint_eq(st.attaches, 0);
 
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
@@ -125,15 +128,7 @@ END_TEST
 
 START_TEST(test_missing_port)
 {
-    char spec[128];
-    snprintf(sock, sizeof(sock), "%s/no-such-port", dir);
-    snprintf(spec, sizeof(spec), "virtio-serial:%s", sock);
-    open_channel(spec);
-    gd_channel_stats_t st;
-    gd_channel_stats(ch, &st);
-    ck_assert_int_eq(st.attached, 0);
-    ck_assert_int_eq(st.port_missing, 1);
-    ck_assert_str_eq(st.path, sock);
+    open_channel("virtio-serial", "no-such-port", 1);
 }
 END_TEST
 

@@ -32,14 +32,21 @@ static void teardown(void)
     harness_teardown();
 }
 
+/* The reply to request, printed, is want. */
+static void expect_reply(const char *request, const char *want)
+{
+    cJSON *reply = call("%s", request);
+    char *text = cJSON_PrintUnformatted(reply);
+    ck_assert_str_eq(text, want);
+    free(text);
+    cJSON_Delete(reply);
+}
+
 START_TEST(test_reply_is_the_hooks_report)
 {
     agent.env.health_report = fake_report;
-    cJSON *reply = call("{\"id\":7,\"cmd\":\"health.get\"}");
-    char *text = cJSON_PrintUnformatted(reply);
-    ck_assert_str_eq(text, "{\"id\":7,\"ok\":true,\"result\":{\"status\":\"degraded\",\"n\":1}}");
-    free(text);
-    cJSON_Delete(reply);
+    expect_reply("{\"id\":7,\"cmd\":\"health.get\"}",
+                 "{\"id\":7,\"ok\":true,\"result\":{\"status\":\"degraded\",\"n\":1}}");
     ck_assert_int_eq(reports, 1);
     ck_assert_ptr_eq(report_ctx, &agent); /* the root's own context */
 }
@@ -48,22 +55,14 @@ END_TEST
 START_TEST(test_no_hook_answers_empty)
 {
     agent.env.health_report = NULL;
-    cJSON *reply = call("{\"id\":1,\"cmd\":\"health.get\"}");
-    char *text = cJSON_PrintUnformatted(reply);
-    ck_assert_str_eq(text, "{\"id\":1,\"ok\":true,\"result\":{}}");
-    free(text);
-    cJSON_Delete(reply);
+    expect_reply("{\"id\":1,\"cmd\":\"health.get\"}", "{\"id\":1,\"ok\":true,\"result\":{}}");
 }
 END_TEST
 
 /* The agent's own hook, before its monitor exists: {} as before. */
 START_TEST(test_agent_hook_without_monitor)
 {
-    cJSON *reply = call("{\"id\":2,\"cmd\":\"health.get\"}");
-    char *text = cJSON_PrintUnformatted(reply);
-    ck_assert_str_eq(text, "{\"id\":2,\"ok\":true,\"result\":{}}");
-    free(text);
-    cJSON_Delete(reply);
+    expect_reply("{\"id\":2,\"cmd\":\"health.get\"}", "{\"id\":2,\"ok\":true,\"result\":{}}");
 }
 END_TEST
 
