@@ -9,15 +9,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/buf.h"
+#include "agent/families.h"
 #include "agent/health.h"
+#include "agent/metrics_log.h"
+#include "core/buf.h"
 #include "core/history.h"
 #include "core/log.h"
 #include "collectors/metrics.h"
 #include "commands/dispatch.h"
 #include "commands/info.h"
 #include "commands/qga.h"
-#include "commands/table.h"
 #include "transport/channel.h"
 
 #define GD_CHANNEL_SUB_QUEUE 256
@@ -140,8 +141,9 @@ static gd_owed_t *owed_of(void *ctx, uint64_t gen)
 {
     gd_agent_t *a = ctx;
     gd_channel_t *port = gd_qga_port(a->qga);
-    if ((gen & GD_QGA_GEN_PORT) && !(gen & GD_QGA_GEN_INTERNAL)) return port ? &port->owed : NULL;
-    return a->channel_initialised ? &a->channel->owed : NULL;
+    if ((gen & GD_QGA_GEN_PORT) && !(gen & GD_QGA_GEN_INTERNAL))
+        return port ? gd_channel_owed(port) : NULL;
+    return a->channel_initialised ? gd_channel_owed(a->channel) : NULL;
 }
 
 /* Every event on the bus goes to the host while one is attached (and
@@ -149,7 +151,8 @@ static gd_owed_t *owed_of(void *ctx, uint64_t gen)
 static int deliver_to_channel(gd_bus_sub_t *sub, gd_event_t *ev)
 {
     gd_agent_t *a = sub->data;
-    if (gd_qga_events_wanted(a->qga, a->channel->gen)) gd_channel_send_event(a->channel, ev);
+    if (gd_qga_events_wanted(a->qga, gd_channel_gen(a->channel)))
+        gd_channel_send_event(a->channel, ev);
     return 0;
 }
 
@@ -199,6 +202,50 @@ static void on_hup(uv_signal_t *s, int signum)
         gd_info("configuration reloaded");
 }
 
+/* ---- what commands reach (commands/command.h, gd_cmd_env_t) ---- */
+
+static int env_apply_config(void *ctx, const gd_config_t *next, char *err, size_t errlen)
+{
+    return gd_agent_apply_config(ctx, next, err, errlen);
+}
+
+static void env_after_flush(void *ctx, void (*cb)(void *arg), void *arg)
+{
+    gd_agent_after_flush(ctx, cb, arg);
+}
+
+static cJSON *env_health_report(void *ctx)
+{
+    return gd_health_report(ctx);
+}
+
+static void env_pause_writes(void *ctx, int on)
+{
+    gd_metrics_log_pause(gd_health_metrics_log(ctx), on);
+}
+
+void gd_agent_env_bind(gd_agent_t *a)
+{
+    a->env = (gd_cmd_env_t){
+        .loop = a->loop,
+        .config = &a->cfg,
+        .fds = &a->fds,
+        .bus = &a->bus,
+        .dispatch = a->dispatch,
+        .history = a->history,
+        .metrics = a->metrics,
+        .stopping = &a->stopping,
+        .started_at_ms = a->started_at_ms,
+        .hostname = a->hostname,
+        .boot_id = a->boot_id,
+        .ctx = a,
+        .apply_config = env_apply_config,
+        .after_flush = env_after_flush,
+        .health_report = env_health_report,
+        .pause_writes = env_pause_writes,
+    };
+}
+
 /* ---- life cycle ---- */
 
 int gd_agent_init(gd_agent_t *a, uv_loop_t *loop, const gd_config_t *cfg, char *err, size_t errlen)
@@ -219,24 +266,25 @@ int gd_agent_init(gd_agent_t *a, uv_loop_t *loop, const gd_config_t *cfg, char *
         return r;
     }
     a->dispatch = calloc(1, sizeof(*a->dispatch));
-    a->channel = calloc(1, sizeof(*a->channel));
-    if (!a->dispatch || !a->channel) {
+    if (!a->dispatch) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    gd_dispatch_init(a->dispatch, a, send_reply, a);
+    gd_agent_env_bind(a);
+    gd_dispatch_init(a->dispatch, &a->env, send_reply, a);
     a->dispatch->send_owned = send_reply_owned;
     a->dispatch->owed_of = owed_of;
     gd_dispatch_configure(a->dispatch, cfg->commands.allow, cfg->commands.deny, max_concurrent(a));
-    r = gd_channel_init(a->channel, loop, cfg->channel.spec, (size_t)cfg->channel.max_message_bytes,
-                        (size_t)cfg->channel.out_queue_bytes, (uint64_t)cfg->channel.poll_ms,
-                        (uint64_t)cfg->channel.poll_max_ms,
-                        cfg->channel.dialect == 1 /* guestd */ ? &channel_cbs
-                                                               : &channel_cbs_dialects,
-                        a, err, errlen);
+    r = gd_channel_new(&a->channel, loop, cfg->channel.spec, (size_t)cfg->channel.max_message_bytes,
+                       (size_t)cfg->channel.out_queue_bytes, (uint64_t)cfg->channel.poll_ms,
+                       (uint64_t)cfg->channel.poll_max_ms,
+                       cfg->channel.dialect == 1 /* guestd */ ? &channel_cbs
+                                                              : &channel_cbs_dialects,
+                       a, err, errlen);
     if (r < 0) return r;
     a->channel_initialised = 1;
-    r = gd_qga_new(&a->qga, a, err, errlen); /* qemu-ga's dialect, second channel */
+    /* qemu-ga's dialect, and its second channel. */
+    r = gd_qga_new(&a->qga, &a->env, a->channel, err, errlen);
     if (r < 0) return r;
     r = gd_bus_subscribe(&a->bus, &a->channel_sub, "channel", GD_CHANNEL_SUB_QUEUE,
                          deliver_to_channel, a);
@@ -251,6 +299,8 @@ int gd_agent_init(gd_agent_t *a, uv_loop_t *loop, const gd_config_t *cfg, char *
     }
     r = gd_metrics_new(&a->metrics, loop, cfg, err, errlen);
     if (r < 0) return r;
+    a->env.history = a->history;
+    a->env.metrics = a->metrics;
     uv_timer_init(loop, &a->metrics_timer);
     uv_timer_init(loop, &a->health_timer);
     a->metrics_timer.data = a->health_timer.data = a;
@@ -302,7 +352,7 @@ void gd_agent_stop(gd_agent_t *a)
     a->stopping = 1;
     gd_health_stopping(a);
     gd_dispatch_close(a->dispatch);
-    gd_commands_shutdown(a);
+    gd_commands_shutdown(&a->env);
     gd_qga_stop(a->qga);
     if (a->handles_initialised) {
         uv_close((uv_handle_t *)&a->metrics_timer, on_closed);
@@ -312,7 +362,7 @@ void gd_agent_stop(gd_agent_t *a)
         uv_close((uv_handle_t *)&a->sig_hup, on_closed);
     }
     if (a->history) gd_history_free(a->history);
-    a->history = NULL;
+    a->history = a->env.history = NULL;
     if (a->channel_sub.subscribed) gd_bus_unsubscribe(&a->channel_sub);
     if (a->channel_initialised) gd_channel_close(a->channel, on_channel_closed);
     gd_bus_close(&a->bus, NULL);
@@ -321,11 +371,8 @@ void gd_agent_stop(gd_agent_t *a)
 void gd_agent_free(gd_agent_t *a)
 {
     if (a->metrics) gd_metrics_free(a->metrics);
-    a->metrics = NULL;
-    if (a->channel) {
-        if (a->channel_initialised) gd_channel_free(a->channel);
-        free(a->channel);
-    }
+    a->metrics = a->env.metrics = NULL;
+    gd_channel_free(a->channel);
     gd_qga_free(a->qga);
     a->qga = NULL;
     if (a->dispatch) {
@@ -380,13 +427,8 @@ int gd_agent_apply_config(gd_agent_t *a, const gd_config_t *next, char *err, siz
 int gd_agent_reload(gd_agent_t *a, char *err, size_t errlen)
 {
     gd_config_t next;
-    gd_config_defaults(&next);
-    int r = gd_config_load_file(&next, a->config_path ? a->config_path : GD_CONFIG_DEFAULT_PATH,
-                                !a->config_explicit, err, errlen);
-    for (int i = 0; r == 0 && i < a->n_overrides; i++)
-        r = gd_config_set_dotted(&next, a->overrides[i], err, errlen);
-    if (r == 0) r = gd_config_validate(&next, err, errlen);
-    if (r != 0) return -EINVAL;
+    if (gd_config_assemble(a->config_path, a->overrides, a->n_overrides, &next, err, errlen) != 0)
+        return -EINVAL;
     a->reloads++;
     char refused[512];
     if (gd_agent_apply_config(a, &next, refused, sizeof(refused)) > 0)

@@ -12,8 +12,7 @@
 #include "core/bus.h"
 #include "core/config.h"
 #include "core/fd_budget.h"
-
-#define GD_PROTOCOL_VERSION 1
+#include "commands/command.h"
 
 struct gd_channel_s;
 struct gd_dispatch_s;
@@ -26,10 +25,10 @@ typedef struct gd_agent_s {
     gd_config_t cfg;
     gd_fd_budget_t fds; /* the open-file limit's shares, from the limit at start */
 
-    /* Where the configuration came from, so SIGHUP can reload it. */
-    const char *config_path;
-    int config_explicit; /* -c was given: a missing file is an error */
-    char **overrides;    /* --set assignments, re-applied over each reload */
+    /* Where the configuration came from, so SIGHUP can reload it
+     * (gd_config_assemble's arguments). */
+    const char *config_path; /* -c; NULL: the default path, which may be missing */
+    char **overrides;        /* --set assignments, re-applied over each reload */
     int n_overrides;
 
     gd_bus_t bus;
@@ -43,6 +42,7 @@ typedef struct gd_agent_s {
     struct gd_history_s *history;
     struct gd_qga_s *qga;     /* qemu-ga's dialect and its second channel */
     gd_bus_sub_t channel_sub; /* events to the host */
+    gd_cmd_env_t env;         /* what commands reach of all this (gd_agent_env_bind) */
 
     int64_t started_at_ms;
     char boot_id[40];
@@ -60,6 +60,12 @@ typedef struct gd_agent_s {
     int stopping;
     int exit_code;
 } gd_agent_t;
+
+/* Points a->env at a's parts (loop, configuration, bus, dispatcher,
+ * history, metrics, identity) and at the agent's hooks. gd_agent_init calls
+ * it; a test that assembles an agent by hand calls it once its parts are
+ * set. Requests keep &a->env: call it again to refresh, never move a. */
+void gd_agent_env_bind(gd_agent_t *a);
 
 /* Sets up everything on loop from cfg; nothing runs until the loop does.
  * Returns 0 or a negative errno with err set. */

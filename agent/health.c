@@ -18,11 +18,10 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "core/log.h"
 #include "agent/metrics_log.h"
 #include "agent/sd_notify.h"
+#include "core/log.h"
 #include "collectors/metrics.h"
-#include "commands/command.h"
 #include "transport/channel.h"
 
 enum {
@@ -136,7 +135,9 @@ static void observe(gd_health_t *h)
 {
     gd_agent_t *a = h->a;
     uint64_t now = uv_now(a->loop);
-    uint64_t dropped = a->channel->outq.dropped_events + gd_bus_total_lagged(&a->bus);
+    gd_channel_stats_t ch;
+    gd_channel_stats(a->channel, &ch);
+    uint64_t dropped = ch.dropped_events + gd_bus_total_lagged(&a->bus);
     if (dropped != h->dropped_seen) {
         h->dropped_seen = dropped;
         h->dropped_at = now;
@@ -183,7 +184,8 @@ static int evaluate(gd_health_t *h, check_t *c, int details)
 {
     gd_agent_t *a = h->a;
     const gd_config_t *cfg = &a->cfg;
-    gd_channel_t *ch = a->channel;
+    gd_channel_stats_t ch;
+    gd_channel_stats(a->channel, &ch);
     uint64_t now = uv_now(a->loop);
     double limit_s = (double)cfg->health.interval_ms / 1000.0;
 
@@ -220,22 +222,22 @@ static int evaluate(gd_health_t *h, check_t *c, int details)
     }
 
     /* channel */
-    if (!ch->attached) {
+    if (!ch.attached) {
         set(&c[CHECK_CHANNEL], GD_HEALTH_DEGRADED);
-        if (ch->kind == GD_EP_VIRTIO_SERIAL && ch->fd < 0)
-            DETAIL(&c[CHECK_CHANNEL], "port %.200s not present", ch->path);
+        if (ch.port_missing)
+            DETAIL(&c[CHECK_CHANNEL], "port %.200s not present", ch.path);
         else
             DETAIL(&c[CHECK_CHANNEL], "no host attached");
-    } else if (gd_outq_over_limit(&ch->outq)) {
+    } else if (ch.out_over_limit) {
         set(&c[CHECK_CHANNEL], GD_HEALTH_DEGRADED);
-        DETAIL(&c[CHECK_CHANNEL], "the host is not reading: %zu bytes wait for it", ch->outq.bytes);
+        DETAIL(&c[CHECK_CHANNEL], "the host is not reading: %zu bytes wait for it", ch.out_bytes);
     } else {
         set(&c[CHECK_CHANNEL], GD_HEALTH_OK);
         if (details) {
             int64_t wall = gd_now_ms();
             DETAIL(&c[CHECK_CHANNEL], "host attached %.0f s ago, last spoke %.0f s ago",
-                   (double)(wall - ch->attached_since_ms) / 1000.0,
-                   (double)(wall - ch->last_rx_ms) / 1000.0);
+                   (double)(wall - ch.attached_since_ms) / 1000.0,
+                   (double)(wall - ch.last_rx_ms) / 1000.0);
         }
     }
 
@@ -317,13 +319,14 @@ static void summary(const check_t *c, int worst, char *buf, size_t len)
 static cJSON *build_report(gd_health_t *h, int *worst_out, char *status_line, size_t status_len)
 {
     gd_agent_t *a = h->a;
-    gd_channel_t *ch = a->channel;
     check_t c[N_CHECKS];
     struct rusage ru;
     sample_self(h);
     observe(h);
     int worst = evaluate(h, c, 1);
     getrusage(RUSAGE_SELF, &ru);
+    gd_channel_stats_t ch;
+    gd_channel_stats(a->channel, &ch);
 
     cJSON *report = cJSON_CreateObject();
     cJSON_AddStringToObject(report, "status", status_names[worst]);
@@ -348,15 +351,15 @@ static cJSON *build_report(gd_health_t *h, int *worst_out, char *status_line, si
 
     cJSON *chan = cJSON_AddObjectToObject(report, "channel");
     int64_t wall = gd_now_ms();
-    cJSON_AddBoolToObject(chan, "connected", ch->attached);
+    cJSON_AddBoolToObject(chan, "connected", ch.attached);
     cJSON_AddNumberToObject(chan, "since_ms",
-                            ch->attached ? (double)(wall - ch->attached_since_ms) : 0);
-    if (ch->attached)
-        cJSON_AddNumberToObject(chan, "last_rx_ms_ago", (double)(wall - ch->last_rx_ms));
+                            ch.attached ? (double)(wall - ch.attached_since_ms) : 0);
+    if (ch.attached)
+        cJSON_AddNumberToObject(chan, "last_rx_ms_ago", (double)(wall - ch.last_rx_ms));
     else
         cJSON_AddNullToObject(chan, "last_rx_ms_ago");
-    cJSON_AddNumberToObject(chan, "sent", (double)ch->lines_out);
-    cJSON_AddNumberToObject(chan, "received", (double)ch->lines_in);
+    cJSON_AddNumberToObject(chan, "sent", (double)ch.lines_out);
+    cJSON_AddNumberToObject(chan, "received", (double)ch.lines_in);
     cJSON_AddNumberToObject(chan, "dropped_events", (double)h->dropped_seen);
 
     cJSON_AddItemToObject(report, "collectors",
@@ -577,14 +580,3 @@ gd_metrics_log_t *gd_health_metrics_log(const gd_agent_t *a)
 {
     return a->health ? a->health->log : NULL;
 }
-
-static void cmd_health_get(gd_request_t *req, const cJSON *args)
-{
-    gd_reply_ok(req, gd_health_report(req->agent));
-}
-
-const gd_command_t gd_commands_health[] = {
-    {"health.get", cmd_health_get, 0, "The agent's health report, computed now.", NULL,
-     "status, checks, self, channel, collectors (protocol.md, Health report)"},
-    {NULL, NULL, 0, NULL, NULL, NULL},
-};

@@ -22,8 +22,6 @@
 
 #include <cjson/cJSON.h>
 
-#include "commands/command.h"
-
 struct gd_agent_s;
 struct gd_metrics_log_s;
 
@@ -50,7 +48,5 @@ int gd_health_status(const struct gd_agent_s *a);
 /* The metrics log, NULL when metrics.log_path is none. */
 struct gd_metrics_log_s *gd_health_metrics_log(const struct gd_agent_s *a);
 const char *gd_health_status_name(int status);
-
-extern const gd_command_t gd_commands_health[];
 
 #endif

@@ -109,12 +109,7 @@ int main(int argc, char **argv)
 
     gd_config_t cfg;
     char err[512];
-    gd_config_defaults(&cfg);
-    int r = gd_config_load_file(&cfg, config_path ? config_path : GD_CONFIG_DEFAULT_PATH,
-                                config_path == NULL, err, sizeof(err));
-    for (int i = 0; r == 0 && i < n_overrides; i++)
-        r = gd_config_set_dotted(&cfg, overrides[i], err, sizeof(err));
-    if (r == 0) r = gd_config_validate(&cfg, err, sizeof(err));
+    int r = gd_config_assemble(config_path, overrides, n_overrides, &cfg, err, sizeof(err));
     if (r == 0) {
         gd_endpoint_kind_t kind;
         char path[GD_CFG_STR_MAX];
@@ -145,7 +140,6 @@ int main(int argc, char **argv)
     uv_loop_init(&loop);
     r = gd_agent_init(&agent, &loop, &cfg, err, sizeof(err));
     agent.config_path = config_path;
-    agent.config_explicit = config_path != NULL;
     agent.overrides = overrides;
     agent.n_overrides = n_overrides;
     if (r != 0) {

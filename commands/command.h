@@ -5,14 +5,55 @@
 #ifndef GUESTD_COMMAND_H
 #define GUESTD_COMMAND_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
+#include <uv.h>
 
+#include "core/bus.h"
+#include "core/config.h"
+#include "core/fd_budget.h"
 #include "core/owed.h"
 
-struct gd_agent_s;
+/* guestd's wire protocol (docs/protocol.md): hello's and info's "protocol". */
+#define GD_PROTOCOL_VERSION 1
+
 struct gd_dispatch_s;
+struct gd_history_s;
+struct gd_metrics_s;
+
+/* What a command may reach of the running agent, filled once by the
+ * composition root (agent/agent.c) and shared by every request. What the
+ * root implements itself (applying a configuration, the health report, the
+ * reply flush) is a hook taking ctx, so commands never see the agent's types. */
+typedef struct gd_cmd_env_s {
+    uv_loop_t *loop;
+    const gd_config_t *config;      /* the running configuration */
+    const gd_fd_budget_t *fds;      /* the open-file limit's shares */
+    gd_bus_t *bus;                  /* events to the host (exec.output) */
+    struct gd_dispatch_s *dispatch; /* policy, the bound, requests in flight */
+    struct gd_history_s *history;   /* metrics.history; NULL when it keeps none */
+    struct gd_metrics_s *metrics;   /* the collectors; NULL when not running */
+    const int *stopping;            /* nonzero once the agent is stopping */
+
+    /* The agent's identity (info, system.info). */
+    int64_t started_at_ms;
+    const char *hostname;
+    const char *boot_id;
+
+    void *ctx; /* the hooks' first argument */
+    /* Applies the runtime keys of next; returns how many keys it refused
+     * (with err set), as gd_agent_apply_config. */
+    int (*apply_config)(void *ctx, const gd_config_t *next, char *err, size_t errlen);
+    /* Runs cb once every reply queued so far has been written to the host. */
+    void (*after_flush)(void *ctx, void (*cb)(void *arg), void *arg);
+    /* The health report computed now (protocol.md, "Health report"). */
+    cJSON *(*health_report)(void *ctx);
+    /* on: the agent writes no file of its own until called with 0
+     * (guest-fsfreeze: the metrics log waits for the thaw). */
+    void (*pause_writes)(void *ctx, int on);
+} gd_cmd_env_t;
 
 typedef enum {
     GD_ARG_STRING,        /* JSON string */
@@ -53,7 +94,7 @@ typedef struct gd_command_s {
 
 struct gd_request_s {
     struct gd_dispatch_s *dispatch;
-    struct gd_agent_s *agent; /* the running agent: config, bus, history... */
+    const gd_cmd_env_t *env; /* the running agent's parts: config, bus, history... */
     const gd_command_t *cmd;
     cJSON *id;                 /* a copy of the request id, or NULL */
     cJSON *args;               /* owned by the request */

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/agent.h"
 #include "core/config.h"
 #include "core/utf8.h"
 
@@ -56,7 +55,7 @@ static const gd_cfg_key_t *find_or_reply(gd_request_t *req, const char *dotted)
 
 static void cmd_get(gd_request_t *req, const cJSON *args)
 {
-    const gd_config_t *cfg = &req->agent->cfg;
+    const gd_config_t *cfg = req->env->config;
     const char *dotted = gd_arg_string(args, "key", NULL);
     if (dotted) {
         const gd_cfg_key_t *key = find_or_reply(req, dotted);
@@ -92,7 +91,7 @@ static int value_text(const cJSON *v, char *buf, size_t len)
 
 static void cmd_set(gd_request_t *req, const cJSON *args)
 {
-    gd_agent_t *agent = req->agent;
+    const gd_cmd_env_t *env = req->env;
     const char *dotted = gd_arg_string(args, "key", "");
     const gd_cfg_key_t *key = find_or_reply(req, dotted);
     if (!key) return;
@@ -118,17 +117,17 @@ static void cmd_set(gd_request_t *req, const cJSON *args)
                        dotted, range);
         return;
     }
-    gd_config_t next = agent->cfg;
+    gd_config_t next = *env->config;
     if (gd_config_set_value(&next, key, text, err, sizeof(err)) != 0 ||
         gd_config_validate(&next, err, sizeof(err)) != 0) {
         gd_reply_error(req, "invalid_args", "%s", err);
         return;
     }
-    if (gd_agent_apply_config(agent, &next, err, sizeof(err)) != 0) {
+    if (env->apply_config(env->ctx, &next, err, sizeof(err)) != 0) {
         gd_reply_error(req, "failed", "%s", err);
         return;
     }
-    gd_reply_ok(req, key_result(&agent->cfg, key));
+    gd_reply_ok(req, key_result(env->config, key));
 }
 
 static const gd_arg_spec_t get_args[] = {

@@ -34,11 +34,11 @@ int gd_error_code_known(const char *code)
     return 0;
 }
 
-void gd_dispatch_init(gd_dispatch_t *d, struct gd_agent_s *agent, gd_dispatch_send_fn send,
+void gd_dispatch_init(gd_dispatch_t *d, const gd_cmd_env_t *env, gd_dispatch_send_fn send,
                       void *send_ctx)
 {
     memset(d, 0, sizeof(*d));
-    d->agent = agent;
+    d->env = env;
     d->send = send;
     d->send_ctx = send_ctx;
     d->max_concurrent = 8;
@@ -485,7 +485,7 @@ void gd_dispatch_line(gd_dispatch_t *d, uint64_t conn_gen, const char *line, siz
         goto done;
     }
     req->dispatch = d;
-    req->agent = d->agent;
+    req->env = d->env;
     req->cmd = c;
     req->conn_gen = conn_gen;
     req->started_ns = uv_hrtime();

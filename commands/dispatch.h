@@ -24,7 +24,7 @@ typedef void (*gd_dispatch_send_fn)(void *ctx, uint64_t conn_gen, const char *li
 typedef void (*gd_dispatch_send_owned_fn)(void *ctx, uint64_t conn_gen, char *line, size_t len);
 
 typedef struct gd_dispatch_s {
-    struct gd_agent_s *agent;
+    const gd_cmd_env_t *env; /* handed to every request */
     gd_dispatch_send_fn send;
     gd_dispatch_send_owned_fn send_owned; /* NULL: send, then free */
     /* The reservations of the channel conn_gen's replies go to; NULL
@@ -40,7 +40,7 @@ typedef struct gd_dispatch_s {
     int closing; /* replies after close are dropped quietly */
 } gd_dispatch_t;
 
-void gd_dispatch_init(gd_dispatch_t *d, struct gd_agent_s *agent, gd_dispatch_send_fn send,
+void gd_dispatch_init(gd_dispatch_t *d, const gd_cmd_env_t *env, gd_dispatch_send_fn send,
                       void *send_ctx);
 /* Policy and bound from the configuration (called again on reload). */
 void gd_dispatch_configure(gd_dispatch_t *d, const char *allow, const char *deny,

@@ -18,7 +18,6 @@
 
 #include <uv.h>
 
-#include "agent/agent.h"
 #include "core/log.h"
 #include "commands/dispatch.h"
 #include "commands/exec_internal.h"
@@ -152,7 +151,7 @@ static void line_reserved(gd_request_t *req, int status)
         gd_reply_error(req, "failed", "the agent is stopping");
         return;
     }
-    if (uv_queue_work(req->agent->loop, &j->work, line_work, line_after) != 0) {
+    if (uv_queue_work(req->env->loop, &j->work, line_work, line_after) != 0) {
         line_job_free(j);
         gd_reply_error(req, "internal", "cannot queue the work");
     }
@@ -240,7 +239,7 @@ static int bus_pending(const gd_bus_t *bus)
 static void on_idle(uv_idle_t *idle)
 {
     gd_exec_t *e = idle->data;
-    if (!e->aborting && bus_pending(&e->req->agent->bus)) return;
+    if (!e->aborting && bus_pending(e->req->env->bus)) return;
     uv_idle_stop(idle);
     e->idle_active = 0;
     exec_reply(e);
@@ -295,7 +294,7 @@ static void free_env(char **envp)
  * shape, encoding's choices. 0, or -EINVAL with err set. */
 static int check_args(gd_request_t *req, const cJSON *args, char *err, size_t len)
 {
-    const gd_config_t *cfg = &req->agent->cfg;
+    const gd_config_t *cfg = req->env->config;
     const cJSON *argv = cJSON_GetObjectItemCaseSensitive(args, "argv");
     if (!cJSON_IsArray(argv)) { /* the dispatcher skips the spec when args is absent */
         snprintf(err, len, "missing argument 'argv'");
@@ -343,7 +342,7 @@ static void cmd_exec(gd_request_t *req, const cJSON *args)
         gd_reply_error(req, "invalid_args", "%s", err);
         return;
     }
-    const gd_config_t *cfg = &req->agent->cfg;
+    const gd_config_t *cfg = req->env->config;
     const cJSON *argv_json = cJSON_GetObjectItemCaseSensitive(args, "argv");
     const cJSON *stdin_json = cJSON_GetObjectItemCaseSensitive(args, "stdin");
     int argc = cJSON_GetArraySize(argv_json);
@@ -366,7 +365,7 @@ static void cmd_exec(gd_request_t *req, const cJSON *args)
         argv[i++] = a->valuestring;
 
     e->req = req;
-    e->loop = req->agent->loop;
+    e->loop = req->env->loop;
     e->stream = gd_arg_bool(args, "stream", 0);
     e->base64 = strcmp(gd_arg_string(args, "encoding", "utf8"), "base64") == 0;
     gd_buf_init(&e->ev);
@@ -442,11 +441,11 @@ static void exec_abort(gd_exec_t *e)
     gd_child_abort(&e->child);
 }
 
-void gd_exec_shutdown(struct gd_agent_s *agent)
+void gd_exec_shutdown(const gd_cmd_env_t *env)
 {
-    if (!agent->dispatch) return;
+    if (!env->dispatch) return;
     gd_request_t *next;
-    for (gd_request_t *r = agent->dispatch->inflight; r; r = next) {
+    for (gd_request_t *r = env->dispatch->inflight; r; r = next) {
         next = r->next;
         gd_exec_t *e = request_exec(r);
         if (e && !e->aborting) exec_abort(e);

@@ -6,14 +6,12 @@
 
 #include "commands/command.h"
 
-struct gd_agent_s;
-
 /* The family: exec, exec.cancel. */
 extern const gd_command_t gd_commands_exec[];
 
 /* The agent is stopping: SIGKILLs the process group of every running exec
  * and closes its handles, so the loop ends and uv_loop_close() returns 0.
  * Their replies go out only if the dispatcher is still open. */
-void gd_exec_shutdown(struct gd_agent_s *agent);
+void gd_exec_shutdown(const gd_cmd_env_t *env);
 
 #endif

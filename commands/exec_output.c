@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/agent.h"
 #include "core/base64.h"
 #include "core/log.h"
 #include "core/json/escape.h"
@@ -144,7 +143,7 @@ static void publish_chunk(gd_exec_t *e, int which, const char *data, size_t n)
         gd_warn("exec: out of memory for an exec.output event");
         return;
     }
-    gd_bus_publish_raw(&e->req->agent->bus, "exec.output", b->data, b->len);
+    gd_bus_publish_raw(e->req->env->bus, "exec.output", b->data, b->len);
 }
 
 /* Streams n bytes as exec.output events of bounded size. Text is cut on

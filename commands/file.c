@@ -15,7 +15,6 @@
 
 #include <uv.h>
 
-#include "agent/agent.h"
 #include "core/base64.h"
 #include "core/utf8.h"
 
@@ -468,7 +467,7 @@ static void job_after_work(uv_work_t *w, int status)
 static void start_job(gd_request_t *req, file_job_t *j)
 {
     j->work.data = j;
-    int rc = uv_queue_work(req->agent->loop, &j->work, job_work, job_after_work);
+    int rc = uv_queue_work(req->env->loop, &j->work, job_work, job_after_work);
     if (rc != 0) {
         job_free(j);
         gd_reply_error(req, "internal", "cannot queue work: %s", uv_strerror(rc));
@@ -497,7 +496,7 @@ static file_job_t *new_job(gd_request_t *req, const cJSON *args, file_op_t op)
     j->path = path;
     j->mode = -1;
     j->fd = -1;
-    j->cap = (uint64_t)req->agent->cfg.commands.file_max_bytes;
+    j->cap = (uint64_t)req->env->config->commands.file_max_bytes;
     gd_buf_init(&j->buf);
     return j;
 }
@@ -516,7 +515,7 @@ int gd_file_parse_mode(const char *s)
 
 static void cmd_read(gd_request_t *req, const cJSON *args)
 {
-    uint64_t cap = (uint64_t)req->agent->cfg.commands.file_max_bytes;
+    uint64_t cap = (uint64_t)req->env->config->commands.file_max_bytes;
     int64_t max_bytes = gd_arg_int(args, "max_bytes", (int64_t)cap);
     if ((uint64_t)max_bytes > cap) {
         gd_reply_error(req, "invalid_args",
@@ -548,7 +547,7 @@ static void cmd_write(gd_request_t *req, const cJSON *args)
     }
     const char *data = gd_arg_string(args, "data_b64", "");
     size_t data_len = strlen(data);
-    uint64_t cap = (uint64_t)req->agent->cfg.commands.file_max_bytes;
+    uint64_t cap = (uint64_t)req->env->config->commands.file_max_bytes;
     /* A quick refusal before any work; the exact size is checked on decode. */
     if (data_len / 4 * 3 > cap + 2) {
         gd_reply_error(req, "invalid_args",

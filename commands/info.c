@@ -1,7 +1,6 @@
 /* ping and info: the agent's identity and its command list. */
 #include "commands/info.h"
 
-#include "agent/agent.h"
 #include "commands/table.h"
 
 struct list_ctx {
@@ -15,8 +14,7 @@ static void add_command(const gd_command_t *cmd, void *opaque)
     struct list_ctx *ctx = opaque;
     int enabled = gd_dispatch_allowed(ctx->dispatch, cmd->name);
     if (ctx->names_only) {
-        if (enabled)
-            cJSON_AddItemToArray(ctx->list, cJSON_CreateString(cmd->name));
+        if (enabled) cJSON_AddItemToArray(ctx->list, cJSON_CreateString(cmd->name));
         return;
     }
     cJSON *entry = cJSON_CreateObject();
@@ -46,7 +44,7 @@ static void cmd_info(gd_request_t *req, const cJSON *args)
     cJSON_AddStringToObject(result, "agent", "guestd");
     cJSON_AddStringToObject(result, "version", GUESTD_VERSION);
     cJSON_AddNumberToObject(result, "protocol", GD_PROTOCOL_VERSION);
-    cJSON_AddNumberToObject(result, "started_at", (double)req->agent->started_at_ms);
+    cJSON_AddNumberToObject(result, "started_at", (double)req->env->started_at_ms);
     cJSON_AddItemToObject(result, "commands", gd_info_command_list(req->dispatch, 0));
     gd_reply_ok(req, result);
 }

@@ -4,13 +4,12 @@
 
 #include <stdint.h>
 
-#include "agent/agent.h"
 #include "core/history.h"
 #include "collectors/metrics.h"
 
 static void cmd_metrics_get(gd_request_t *req, const cJSON *args)
 {
-    gd_agent_t *a = req->agent;
+    const gd_cmd_env_t *a = req->env;
     uint32_t mask = GD_METRICS_ALL;
     char err[256];
     const cJSON *names = cJSON_GetObjectItemCaseSensitive(args, "collectors");
@@ -38,7 +37,7 @@ static void cmd_metrics_get(gd_request_t *req, const cJSON *args)
 
 static void cmd_metrics_history(gd_request_t *req, const cJSON *args)
 {
-    gd_agent_t *a = req->agent;
+    const gd_cmd_env_t *a = req->env;
     int64_t since = gd_arg_int(args, "since_seq", 0);
     int64_t limit = gd_arg_int(args, "limit", 0);
     cJSON *result;

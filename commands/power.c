@@ -1,5 +1,5 @@
 /* power.shutdown and power.reboot. The reply goes first; once the channel
- * has written it (gd_agent_after_flush) a timer waits delay_s and the
+ * has written it (the env's after_flush) a timer waits delay_s and the
  * configured command runs as a child in its own session. Its failure can
  * only be logged: the host already has its answer. */
 #include "commands/power.h"
@@ -12,7 +12,6 @@
 
 #include <uv.h>
 
-#include "agent/agent.h"
 #include "core/log.h"
 #include "commands/child.h"
 #include "commands/child_env.h"
@@ -29,7 +28,7 @@ static struct power_state_s *delayed;
 
 typedef struct power_state_s {
     struct power_state_s *next; /* in the list of delays running */
-    gd_agent_t *agent;
+    const gd_cmd_env_t *env;
     uv_loop_t *loop;
     uv_timer_t timer;
     gd_child_t child;
@@ -94,7 +93,7 @@ static void timer_cb(uv_timer_t *t)
 static void after_flush(void *arg)
 {
     power_state_t *st = arg;
-    if (st->agent->stopping) {
+    if (*st->env->stopping) {
         gd_warn("%s: cancelled, the agent is stopping", st->action);
         free(st);
         return;
@@ -111,9 +110,9 @@ static void cancelled_free(uv_handle_t *h)
     free(h->data);
 }
 
-void gd_power_shutdown(struct gd_agent_s *agent)
+void gd_power_shutdown(const gd_cmd_env_t *env)
 {
-    (void)agent;
+    (void)env;
     while (delayed) {
         power_state_t *st = delayed;
         delayed = st->next;
@@ -163,27 +162,27 @@ static void schedule(gd_request_t *req, const cJSON *args, const char *key, cons
         free(st);
         return;
     }
-    st->loop = req->agent->loop;
+    st->loop = req->env->loop;
     st->action = req->cmd->name;
     st->delay_ms = (uint64_t)gd_arg_int(args, "delay_s", 0) * 1000;
-    gd_agent_t *agent = req->agent;
-    st->agent = agent;
+    const gd_cmd_env_t *env = req->env;
+    st->env = env;
     gd_info("%s: scheduled in %llu s (%s)", st->action, (unsigned long long)(st->delay_ms / 1000),
             line);
     cJSON *result = cJSON_CreateObject();
     cJSON_AddBoolToObject(result, "scheduled", 1);
     gd_reply_ok(req, result); /* req is gone from here on */
-    gd_agent_after_flush(agent, after_flush, st);
+    env->after_flush(env->ctx, after_flush, st);
 }
 
 static void cmd_shutdown(gd_request_t *req, const cJSON *args)
 {
-    schedule(req, args, "commands.poweroff_argv", req->agent->cfg.commands.poweroff_argv);
+    schedule(req, args, "commands.poweroff_argv", req->env->config->commands.poweroff_argv);
 }
 
 static void cmd_reboot(gd_request_t *req, const cJSON *args)
 {
-    schedule(req, args, "commands.reboot_argv", req->agent->cfg.commands.reboot_argv);
+    schedule(req, args, "commands.reboot_argv", req->env->config->commands.reboot_argv);
 }
 
 static const gd_arg_spec_t power_args[] = {

@@ -8,13 +8,11 @@
 
 #define GD_POWER_MAX_DELAY_S 86400
 
-struct gd_agent_s;
-
 extern const gd_command_t gd_commands_power[];
 
 /* The agent is stopping: actions still waiting out their delay_s are
  * cancelled (and logged), so the loop can end. A command already running
  * is left to finish. */
-void gd_power_shutdown(struct gd_agent_s *agent);
+void gd_power_shutdown(const gd_cmd_env_t *env);
 
 #endif

@@ -16,7 +16,6 @@
 
 #include <uv.h>
 
-#include "agent/agent.h"
 #include "core/utf8.h"
 #include "commands/process_read.h"
 
@@ -312,14 +311,14 @@ static void cmd_list(gd_request_t *req, const cJSON *args)
     st->req = req;
     st->sort_by = key;
     st->limit = (size_t)gd_arg_int(args, "limit", 0);
-    snprintf(st->proc_root, sizeof(st->proc_root), "%s", req->agent->cfg.agent.proc_root);
+    snprintf(st->proc_root, sizeof(st->proc_root), "%s", req->env->config->agent.proc_root);
     if (!st->proc_root[0]) snprintf(st->proc_root, sizeof(st->proc_root), "/proc");
     gd_proc_list_init(&st->first);
     gd_proc_list_init(&st->second);
     st->work.data = st;
-    uv_timer_init(req->agent->loop, &st->timer);
+    uv_timer_init(req->env->loop, &st->timer);
     st->timer.data = st;
-    int rc = uv_queue_work(req->agent->loop, &st->work, list_work, list_after_work);
+    int rc = uv_queue_work(req->env->loop, &st->work, list_work, list_after_work);
     if (rc != 0) {
         gd_reply_error(req, "internal", "cannot queue work: %s", uv_strerror(rc));
         uv_close((uv_handle_t *)&st->timer, list_state_free);

@@ -14,18 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/agent.h"
 #include "core/log.h"
 #include "collectors/procfs.h"
 #include "commands/dispatch.h"
 #include "commands/qga_internal.h"
 #include "transport/channel.h"
-
-const gd_qga_cmd_t *const gd_qga_families[] = {
-    gd_qga_cmds_sync, gd_qga_cmds_system, gd_qga_cmds_stats,
-    gd_qga_cmds_net,  gd_qga_cmds_fs,     gd_qga_cmds_exec,
-    gd_qga_cmds_file, gd_qga_cmds_user,   NULL,
-};
 
 const gd_qga_cmd_t *gd_qga_find(const char *name)
 {
@@ -56,7 +49,7 @@ int gd_qga_read_file(const char *root, const char *rel, gd_buf_t *buf)
 
 int gd_qga_allowed(const gd_qga_t *q, const char *name)
 {
-    return gd_dispatch_allowed(q->agent->dispatch, name);
+    return gd_dispatch_allowed(q->env->dispatch, name);
 }
 
 /* ---- sending ---- */
@@ -115,8 +108,9 @@ static void req_free(gd_qga_req_t *req)
     else if (q->inflight == req)
         q->inflight = req->next;
     if (req->next) req->next->prev = req->prev;
-    if (req->concurrent && q->agent->dispatch->running > 0) q->agent->dispatch->running--;
-    if (req->owed && req->conn->channel) gd_owed_release(&req->conn->channel->owed, req->owed);
+    if (req->concurrent && q->env->dispatch->running > 0) q->env->dispatch->running--;
+    if (req->owed && req->conn->channel)
+        gd_owed_release(gd_channel_owed(req->conn->channel), req->owed);
     cJSON_Delete(req->id);
     cJSON_Delete(req->args);
     free(req);
@@ -179,7 +173,7 @@ static void on_owed(gd_owed_waiter_t *w, int status)
 int gd_qga_reserve(gd_qga_req_t *req, size_t bytes, void (*resume)(gd_qga_req_t *req, int status))
 {
     if (!req->conn->channel) return 0;
-    gd_owed_t *o = &req->conn->channel->owed;
+    gd_owed_t *o = gd_channel_owed(req->conn->channel);
     req->owed_resume = resume;
     req->owed_wait.cb = on_owed;
     int r = gd_owed_reserve(o, &req->owed_wait, bytes);
@@ -371,7 +365,7 @@ static void handle_message(gd_qga_conn_t *conn, const char *text, size_t len)
         send_error(conn, gen, id, "GenericError", "%s", why);
         goto done;
     }
-    gd_dispatch_t *d = q->agent->dispatch;
+    gd_dispatch_t *d = q->env->dispatch;
     if ((c->flags & QGA_CONCURRENT) && d->running >= d->max_concurrent) {
         send_error(conn, gen, id, "GenericError",
                    "%u commands are already running (commands.max_concurrent)", d->running);
@@ -427,33 +421,33 @@ static void pause_if_full(gd_qga_conn_t *conn)
 static void on_guestd_line(void *ctx, char *line, size_t len)
 {
     gd_qga_conn_t *conn = ctx;
-    conn->channel->lines_in++;
+    gd_channel_count_line_in(conn->channel);
     /* Both dialects on one connection: a qemu-ga request on a connection
      * that began with guestd's protocol is still answered in its own. */
     if (conn->link.dialect == GD_DIALECT_AUTO && memmem(line, len, "\"execute\"", 9) &&
         gd_qga_is_request(line, len))
         handle_message(conn, line, len);
     else
-        gd_dispatch_line(conn->qga->agent->dispatch, native_gen(conn), line, len);
+        gd_dispatch_line(conn->qga->env->dispatch, native_gen(conn), line, len);
     pause_if_full(conn);
 }
 
 static void on_guestd_too_large(void *ctx)
 {
     gd_qga_conn_t *conn = ctx;
-    gd_dispatch_too_large(conn->qga->agent->dispatch, native_gen(conn),
-                          (size_t)conn->qga->agent->cfg.channel.max_message_bytes);
+    gd_dispatch_too_large(conn->qga->env->dispatch, native_gen(conn),
+                          (size_t)conn->qga->env->config->channel.max_message_bytes);
     pause_if_full(conn);
 }
 
 static void on_qga_message(void *ctx, char *text, size_t len)
 {
     gd_qga_conn_t *conn = ctx;
-    conn->channel->lines_in++;
+    gd_channel_count_line_in(conn->channel);
     /* ... and a guestd request on a qemu-ga connection in its own. */
     if (conn->link.dialect == GD_DIALECT_AUTO && memmem(text, len, "\"cmd\"", 5) &&
         !gd_qga_is_request(text, len))
-        gd_dispatch_line(conn->qga->agent->dispatch, native_gen(conn), text, len);
+        gd_dispatch_line(conn->qga->env->dispatch, native_gen(conn), text, len);
     else
         handle_message(conn, text, len);
     pause_if_full(conn);
@@ -466,7 +460,7 @@ static void on_qga_error(void *ctx, gd_qga_frame_error_t what)
     if (what == GD_QGA_FRAME_TOO_LARGE)
         send_error(conn, conn->gen, NULL, "GenericError",
                    "JSON parse error, message exceeds channel.max_message_bytes (%lld bytes)",
-                   (long long)conn->qga->agent->cfg.channel.max_message_bytes);
+                   (long long)conn->qga->env->config->channel.max_message_bytes);
     else if (what == GD_QGA_FRAME_TOO_DEEP)
         send_error(conn, conn->gen, NULL, "GenericError",
                    "JSON parse error, nesting deeper than %d levels", GD_QGA_FRAME_MAX_DEPTH);
@@ -523,7 +517,7 @@ int gd_qga_call_native(gd_qga_req_t *req, const char *cmd, cJSON *args, gd_qga_n
     if (!text) return -ENOMEM;
     req->token = ++q->next_token;
     req->native_done = done;
-    gd_dispatch_line(q->agent->dispatch, GD_QGA_GEN_INTERNAL | req->token, text, strlen(text));
+    gd_dispatch_line(q->env->dispatch, GD_QGA_GEN_INTERNAL | req->token, text, strlen(text));
     cJSON_free(text);
     return 0;
 }
@@ -586,11 +580,12 @@ static void conn_init(gd_qga_t *q, int index, gd_channel_t *ch, gd_dialect_t dia
     conn->qga = q;
     conn->index = index;
     conn->channel = ch;
-    gd_qga_link_init(&conn->link, dialect, (size_t)q->agent->cfg.channel.max_message_bytes,
+    gd_qga_link_init(&conn->link, dialect, (size_t)q->env->config->channel.max_message_bytes,
                      &link_cbs, conn);
 }
 
-int gd_qga_new(gd_qga_t **out, struct gd_agent_s *a, char *err, size_t errlen)
+int gd_qga_new(gd_qga_t **out, const gd_cmd_env_t *env, gd_channel_t *main, char *err,
+               size_t errlen)
 {
     *out = NULL;
     gd_qga_t *q = calloc(1, sizeof(*q));
@@ -598,11 +593,11 @@ int gd_qga_new(gd_qga_t **out, struct gd_agent_s *a, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    q->agent = a;
-    q->loop = a->loop;
+    q->env = env;
+    q->loop = env->loop;
     gd_buf_init(&q->out);
-    const gd_config_t *cfg = &a->cfg;
-    conn_init(q, 0, a->channel, (gd_dialect_t)cfg->channel.dialect);
+    const gd_config_t *cfg = env->config;
+    conn_init(q, 0, main, (gd_dialect_t)cfg->channel.dialect);
     q->n_conns = 1;
     if (cfg->channel.qga_spec[0]) {
         if (strcmp(cfg->channel.qga_spec, cfg->channel.spec) == 0) {
@@ -611,17 +606,11 @@ int gd_qga_new(gd_qga_t **out, struct gd_agent_s *a, char *err, size_t errlen)
             gd_qga_free(q);
             return -EINVAL;
         }
-        q->port = calloc(1, sizeof(*q->port));
-        if (!q->port) {
-            snprintf(err, errlen, "out of memory");
-            gd_qga_free(q);
-            return -ENOMEM;
-        }
         char why[512];
-        int r = gd_channel_init(
-            q->port, a->loop, cfg->channel.qga_spec, (size_t)cfg->channel.max_message_bytes,
-            (size_t)cfg->channel.out_queue_bytes, (uint64_t)cfg->channel.poll_ms,
-            (uint64_t)cfg->channel.poll_max_ms, &port_cbs, q, why, sizeof(why));
+        int r = gd_channel_new(&q->port, env->loop, cfg->channel.qga_spec,
+                               (size_t)cfg->channel.max_message_bytes,
+                               (size_t)cfg->channel.out_queue_bytes, (uint64_t)cfg->channel.poll_ms,
+                               (uint64_t)cfg->channel.poll_max_ms, &port_cbs, q, why, sizeof(why));
         if (r < 0) {
             snprintf(err, errlen, "channel.qga_spec: %s", why);
             gd_qga_free(q);
@@ -640,7 +629,7 @@ int gd_qga_start(gd_qga_t *q, char *err, size_t errlen)
     gd_qga_freeze_start(q);
     if (!q->port_initialised) return 0;
     int r = gd_channel_start(q->port, err, errlen);
-    if (r == 0) gd_info("qga: second channel %s", q->agent->cfg.channel.qga_spec);
+    if (r == 0) gd_info("qga: second channel %s", q->env->config->channel.qga_spec);
     return r;
 }
 
@@ -676,10 +665,7 @@ void gd_qga_free(gd_qga_t *q)
     gd_qga_freeze_free(q);
     for (int i = 0; i < q->n_conns; i++)
         gd_qga_link_free(&q->conns[i].link);
-    if (q->port) {
-        if (q->port_initialised) gd_channel_free(q->port);
-        free(q->port);
-    }
+    gd_channel_free(q->port);
     gd_buf_free(&q->out);
     free(q);
 }

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct gd_agent_s;
+struct gd_cmd_env_s;
 typedef struct gd_qga_s gd_qga_t;
 struct gd_channel_s;
 
@@ -28,10 +28,11 @@ struct gd_channel_s;
 #define GD_QGA_GEN_PORT (UINT64_C(1) << 62)     /* the second channel */
 #define GD_QGA_GEN_INTERNAL (UINT64_C(1) << 63) /* made by the dialect */
 
-/* Sets up the dialect for agent a, whose dispatcher and main channel exist:
- * the main channel's framing (channel.dialect) and the second channel
+/* Sets up the dialect over env, whose dispatcher exists, and main, the
+ * main channel: its framing (channel.dialect) and the second channel
  * (channel.qga_spec, if set). 0, or -EINVAL / -ENOMEM with err set. */
-int gd_qga_new(gd_qga_t **out, struct gd_agent_s *a, char *err, size_t errlen);
+int gd_qga_new(gd_qga_t **out, const struct gd_cmd_env_s *env, struct gd_channel_s *main, char *err,
+               size_t errlen);
 /* Starts the second channel and thaws filesystems that a previous run left
  * frozen. 0 or a negative errno with err set. */
 int gd_qga_start(gd_qga_t *q, char *err, size_t errlen);

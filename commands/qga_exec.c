@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/agent.h"
 #include "core/base64.h"
 #include "core/log.h"
 #include "commands/child.h"
@@ -71,8 +70,8 @@ static void finish(gd_child_t *c)
     qga_proc_t *p = c->data;
     gd_qga_t *q = p->q;
     p->finished = 1;
-    if (p->counted && q->agent->dispatch && q->agent->dispatch->running > 0)
-        q->agent->dispatch->running--;
+    if (p->counted && q->env->dispatch && q->env->dispatch->running > 0)
+        q->env->dispatch->running--;
     p->counted = 0;
     if (!p->is_exec) {
         const gd_buf_t *out = &c->out[GD_CHILD_STDOUT].kept, *err = &c->out[GD_CHILD_STDERR].kept;
@@ -136,7 +135,7 @@ static qga_proc_t *spawn(gd_qga_t *q, int is_exec, char *const argv[], char *con
         .err = err,
         .max_output = cap,
         .timeout_ms = timeout_ms,
-        .grace_ms = (uint64_t)q->agent->cfg.commands.exec_kill_grace_ms,
+        .grace_ms = (uint64_t)q->env->config->commands.exec_kill_grace_ms,
         .drain_ms = QGA_DRAIN_MS,
         .flags = (env ? GD_CHILD_ENV_REPLACE : 0) | (input_len ? GD_CHILD_STDIN : 0),
         .done = finish,
@@ -151,7 +150,7 @@ int gd_qga_run_child(gd_qga_req_t *req, char *const argv[], const void *input, s
 {
     gd_qga_t *q = req->qga;
     qga_proc_t *p = spawn(q, 0, argv, NULL, input, input_len, GD_CHILD_CAPTURE, GD_CHILD_CAPTURE,
-                          QGA_CHILD_OUTPUT, (uint64_t)q->agent->cfg.commands.exec_timeout_ms);
+                          QGA_CHILD_OUTPUT, (uint64_t)q->env->config->commands.exec_timeout_ms);
     if (!p) return -ENOMEM;
     p->req = req;
     p->done = done; /* also for a spawn error: finish() reports it */
@@ -196,8 +195,8 @@ static char **string_vector(const char *first, const cJSON *list)
 static void cmd_exec(gd_qga_req_t *req, const cJSON *args)
 {
     gd_qga_t *q = req->qga;
-    const gd_config_t *cfg = &q->agent->cfg;
-    gd_dispatch_t *d = q->agent->dispatch;
+    const gd_config_t *cfg = q->env->config;
+    gd_dispatch_t *d = q->env->dispatch;
     const char *path = gd_arg_string(args, "path", "");
     int mode;
     if (capture_mode(cJSON_GetObjectItemCaseSensitive(args, "capture-output"), &mode) != 0) {

@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/agent.h"
 #include "core/base64.h"
 #include "core/log.h"
 #include "commands/dispatch.h"
@@ -434,7 +433,7 @@ static void cmd_open(gd_qga_req_t *req, const cJSON *args)
         gd_qga_reply_error(req, "GenericError", "out of memory");
         return;
     }
-    size_t share = q->agent->fds.file_handles;
+    size_t share = q->env->fds->file_handles;
     if (q->files->held >= share) {
         gd_qga_reply_error(req, "GenericError",
                            "failed to open file '%s' (mode: '%s'): %s: %zu handles are open, "
@@ -477,7 +476,7 @@ static void read_reserved(gd_qga_req_t *req, int status)
 
 static void cmd_read(gd_qga_req_t *req, const cJSON *args)
 {
-    const gd_config_t *cfg = &req->qga->agent->cfg;
+    const gd_config_t *cfg = req->qga->env->config;
     int64_t count = QGA_READ_DEFAULT;
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(args, "count");
     if (c) gd_qga_json_get_int(c, &count);
@@ -508,7 +507,7 @@ static void cmd_read(gd_qga_req_t *req, const cJSON *args)
 
 static void cmd_write(gd_qga_req_t *req, const cJSON *args)
 {
-    const gd_config_t *cfg = &req->qga->agent->cfg;
+    const gd_config_t *cfg = req->qga->env->config;
     qga_file_t *f = handle_of(req);
     if (!f) return;
     qga_op_t *op = op_new(req, OP_WRITE);

@@ -27,10 +27,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "agent/agent.h"
-#include "agent/health.h"
 #include "core/log.h"
-#include "agent/metrics_log.h"
 #include "collectors/procfs.h"
 #include "commands/qga_internal.h"
 
@@ -223,7 +220,7 @@ int gd_qga_frozen(const gd_qga_t *q)
 /* agent.state_dir/fsfreeze: there while anything may be frozen. */
 static void marker_path(const gd_qga_t *q, char *out, size_t len)
 {
-    snprintf(out, len, "%s/fsfreeze", q->agent->cfg.agent.state_dir);
+    snprintf(out, len, "%s/fsfreeze", q->env->config->agent.state_dir);
 }
 
 static void marker_set(gd_qga_t *q, int on)
@@ -249,7 +246,7 @@ static void marker_set(gd_qga_t *q, int on)
  * qemu-ga stops logging while frozen. */
 static void quiet(gd_qga_t *q, int on)
 {
-    gd_metrics_log_pause(gd_health_metrics_log(q->agent), on);
+    if (q->env->pause_writes) q->env->pause_writes(q->env->ctx, on);
     if (on)
         gd_log_hold();
     else
@@ -262,7 +259,7 @@ static int thaw_now(gd_qga_t *q, const char *why)
     gd_qga_mount_t *m = NULL;
     size_t n = 0;
     int thawed = 0;
-    if (read_mounts(q->agent->cfg.agent.proc_root, &m, &n) == 0) {
+    if (read_mounts(q->env->config->agent.proc_root, &m, &n) == 0) {
         thawed = gd_qga_thaw_mounts(m, n, q->freeze ? q->freeze->io : real_ioctl);
         gd_qga_mounts_free(m, n);
     }
@@ -280,7 +277,7 @@ static void on_thaw_timer(uv_timer_t *t)
 {
     gd_qga_t *q = t->data;
     gd_warn("qga: filesystems frozen for commands.fsfreeze_timeout_ms (%lld ms); thawing",
-            (long long)q->agent->cfg.commands.fsfreeze_timeout_ms);
+            (long long)q->env->config->commands.fsfreeze_timeout_ms);
     thaw_now(q, "timeout");
 }
 
@@ -323,7 +320,7 @@ static void freeze_after(uv_work_t *w, int status)
     }
     if (j->result > 0 && !q->stopping) {
         fz->state = FS_FROZEN;
-        uint64_t ms = (uint64_t)q->agent->cfg.commands.fsfreeze_timeout_ms;
+        uint64_t ms = (uint64_t)q->env->config->commands.fsfreeze_timeout_ms;
         uv_timer_start(&fz->timer, on_thaw_timer, ms, 0);
         gd_info("qga: froze %d filesystem(s); thawing in %llu ms at the latest", j->result,
                 (unsigned long long)ms);
@@ -368,7 +365,7 @@ static void start_freeze(gd_qga_req_t *req, const cJSON *only)
     }
     j->req = req;
     j->io = fz->io;
-    snprintf(j->proc_root, sizeof(j->proc_root), "%s", q->agent->cfg.agent.proc_root);
+    snprintf(j->proc_root, sizeof(j->proc_root), "%s", q->env->config->agent.proc_root);
     j->only = only ? cJSON_Duplicate(only, 1) : NULL;
     j->work.data = j;
     marker_set(q, 1); /* before anything is frozen: a crash now is thawed at the next start */
@@ -519,7 +516,7 @@ static void cmd_fstrim(gd_qga_req_t *req, const cJSON *args)
     }
     j->req = req;
     j->minimum = (uint64_t)minimum;
-    snprintf(j->proc_root, sizeof(j->proc_root), "%s", req->qga->agent->cfg.agent.proc_root);
+    snprintf(j->proc_root, sizeof(j->proc_root), "%s", req->qga->env->config->agent.proc_root);
     j->work.data = j;
     if (uv_queue_work(req->qga->loop, &j->work, trim_work, trim_after) != 0) {
         free(j);
@@ -827,7 +824,7 @@ static void start_walk(gd_qga_req_t *req, int disks)
         gd_qga_reply_error(req, "GenericError", "out of memory");
         return;
     }
-    const gd_config_t *cfg = &req->qga->agent->cfg;
+    const gd_config_t *cfg = req->qga->env->config;
     j->req = req;
     j->disks = disks;
     snprintf(j->proc_root, sizeof(j->proc_root), "%s", cfg->agent.proc_root);

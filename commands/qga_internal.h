@@ -1,6 +1,7 @@
-/* Private to the qemu-ga dialect (commands/qga*.c): its state, its requests
- * and its command table. qga.c is the dispatcher; each qga_<family>.c holds
- * one family of qemu-ga commands mapped onto guestd's own parts. */
+/* Private to the qemu-ga dialect (commands/qga*.c, and agent/families.c,
+ * which lists its families): its state, its requests and its command
+ * table. qga.c is the dispatcher; each qga_<family>.c holds one family of
+ * qemu-ga commands mapped onto guestd's own parts. */
 #ifndef GUESTD_QGA_INTERNAL_H
 #define GUESTD_QGA_INTERNAL_H
 
@@ -13,11 +14,11 @@
 
 #include "core/buf.h"
 #include "core/owed.h"
+#include "commands/command.h"
 #include "commands/qga.h"
 #include "commands/qga_json.h"
 #include "transport/qga_link.h"
 
-struct gd_agent_s;
 struct gd_channel_s;
 typedef struct gd_qga_req_s gd_qga_req_t;
 
@@ -92,7 +93,7 @@ struct gd_qga_execs_s;
 struct gd_qga_freeze_s;
 
 struct gd_qga_s {
-    struct gd_agent_s *agent;
+    const gd_cmd_env_t *env;
     uv_loop_t *loop;
     gd_qga_conn_t conns[2];
     int n_conns;
@@ -175,7 +176,8 @@ extern const gd_qga_cmd_t gd_qga_cmds_exec[];   /* qga_exec.c */
 extern const gd_qga_cmd_t gd_qga_cmds_file[];   /* qga_file.c */
 extern const gd_qga_cmd_t gd_qga_cmds_user[];   /* qga_user.c */
 
-/* NULL-terminated. */
+/* NULL-terminated; defined by the composition root (agent/families.c),
+ * which says which families the dialect serves. */
 extern const gd_qga_cmd_t *const gd_qga_families[];
 const gd_qga_cmd_t *gd_qga_find(const char *name);
 

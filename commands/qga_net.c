@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "agent/agent.h"
 #include "collectors/procfs.h"
 #include "commands/qga_internal.h"
 
@@ -138,7 +137,7 @@ cJSON *gd_qga_interfaces(const char *proc_root, int *err)
 static void cmd_interfaces(gd_qga_req_t *req, const cJSON *args)
 {
     int err = 0;
-    cJSON *r = gd_qga_interfaces(req->qga->agent->cfg.agent.proc_root, &err);
+    cJSON *r = gd_qga_interfaces(req->qga->env->config->agent.proc_root, &err);
     if (!r) {
         gd_qga_reply_errno(req, err, "getifaddrs failed");
         return;

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/agent.h"
 #include "collectors/procfs.h"
 #include "commands/qga_internal.h"
 
@@ -179,24 +178,25 @@ static void reply_or_fail(gd_qga_req_t *req, cJSON *r, const char *what)
 
 static void cmd_cpustats(gd_qga_req_t *req, const cJSON *args)
 {
-    reply_or_fail(req, gd_qga_cpustats(req->qga->agent->cfg.agent.proc_root, sysconf(_SC_CLK_TCK)),
+    reply_or_fail(req,
+                  gd_qga_cpustats(req->qga->env->config->agent.proc_root, sysconf(_SC_CLK_TCK)),
                   "/proc/stat");
 }
 
 static void cmd_diskstats(gd_qga_req_t *req, const cJSON *args)
 {
-    reply_or_fail(req, gd_qga_diskstats(req->qga->agent->cfg.agent.proc_root), "/proc/diskstats");
+    reply_or_fail(req, gd_qga_diskstats(req->qga->env->config->agent.proc_root), "/proc/diskstats");
 }
 
 static void cmd_vcpus(gd_qga_req_t *req, const cJSON *args)
 {
-    reply_or_fail(req, gd_qga_vcpus(req->qga->agent->cfg.agent.sys_root),
+    reply_or_fail(req, gd_qga_vcpus(req->qga->env->config->agent.sys_root),
                   "/sys/devices/system/cpu");
 }
 
 static void cmd_load(gd_qga_req_t *req, const cJSON *args)
 {
-    reply_or_fail(req, gd_qga_load(req->qga->agent->cfg.agent.proc_root), "/proc/loadavg");
+    reply_or_fail(req, gd_qga_load(req->qga->env->config->agent.proc_root), "/proc/loadavg");
 }
 
 const gd_qga_cmd_t gd_qga_cmds_stats[] = {

@@ -13,7 +13,6 @@
 #include <unistd.h>
 #include <utmpx.h>
 
-#include "agent/agent.h"
 #include "core/log.h"
 #include "commands/dispatch.h"
 #include "commands/qga_internal.h"

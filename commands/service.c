@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/agent.h"
 #include "core/utf8.h"
 #include "commands/child.h"
 #include "commands/dispatch.h"
@@ -355,7 +354,7 @@ static void service_done(gd_child_t *c)
                        op_verbs[st->op], st->unit);
     } else {
         /* The change is done: read the state it left. */
-        uv_loop_t *loop = st->req->agent->loop;
+        uv_loop_t *loop = st->req->env->loop;
         gd_child_free(c);
         st->showing = 1;
         run_systemctl(st, loop);
@@ -387,13 +386,13 @@ static void start_op(gd_request_t *req, const cJSON *args, service_op_t op)
             return;
         }
     }
-    run_systemctl(st, req->agent->loop);
+    run_systemctl(st, req->env->loop);
 }
 
-void gd_service_shutdown(struct gd_agent_s *agent)
+void gd_service_shutdown(const gd_cmd_env_t *env)
 {
-    if (!agent->dispatch) return;
-    for (gd_request_t *req = agent->dispatch->inflight; req; req = req->next) {
+    if (!env->dispatch) return;
+    for (gd_request_t *req = env->dispatch->inflight; req; req = req->next) {
         if (req->cmd->handler != cmd_list && req->cmd->handler != cmd_status &&
             req->cmd->handler != cmd_start && req->cmd->handler != cmd_stop &&
             req->cmd->handler != cmd_restart)

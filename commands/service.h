@@ -48,13 +48,11 @@ int gd_service_parse_show(const char *text, gd_unit_status_t *out);
  * NULL or 0 keeps a value. Not for production use. */
 void gd_service_set_paths(const char *systemd_dir, const char *systemctl, uint64_t timeout_ms);
 
-struct gd_agent_s;
-
 extern const gd_command_t gd_commands_service[];
 
 /* The agent is stopping: kills (SIGKILL, the whole group) every systemctl
  * still running for a service.* request, so the loop can end. Their replies
  * go out only if the dispatcher is still open. */
-void gd_service_shutdown(struct gd_agent_s *agent);
+void gd_service_shutdown(const gd_cmd_env_t *env);
 
 #endif

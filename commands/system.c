@@ -11,7 +11,6 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "agent/agent.h"
 #include "core/utf8.h"
 #include "collectors/procfs.h"
 
@@ -241,8 +240,9 @@ cJSON *gd_system_info(const char *proc_root, const char *etc_dir, const char *ho
 
 static void cmd_system_info(gd_request_t *req, const cJSON *args)
 {
-    const gd_agent_t *a = req->agent;
-    cJSON *result = gd_system_info(a->cfg.agent.proc_root, "/etc", a->hostname, a->boot_id);
+    const gd_cmd_env_t *env = req->env;
+    cJSON *result =
+        gd_system_info(env->config->agent.proc_root, "/etc", env->hostname, env->boot_id);
     if (!result) {
         gd_reply_error(req, "internal", "out of memory");
         return;

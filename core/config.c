@@ -590,3 +590,17 @@ void gd_config_describe_range(const gd_cfg_key_t *key, char *buf, size_t len)
         break;
     }
 }
+
+int gd_config_assemble(const char *path, char *const *sets, int nsets, gd_config_t *out, char *err,
+                       size_t errlen)
+{
+    gd_config_t cfg;
+    gd_config_defaults(&cfg);
+    int r =
+        gd_config_load_file(&cfg, path ? path : GD_CONFIG_DEFAULT_PATH, path == NULL, err, errlen);
+    for (int i = 0; r == 0 && i < nsets; i++)
+        r = gd_config_set_dotted(&cfg, sets[i], err, errlen);
+    if (r == 0) r = gd_config_validate(&cfg, err, errlen);
+    if (r == 0) *out = cfg;
+    return r;
+}

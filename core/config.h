@@ -114,6 +114,14 @@ int gd_config_load_file(gd_config_t *cfg, const char *path, int missing_ok, char
 /* Cross-key checks (poll_ms <= poll_max_ms, timeout <= max timeout...). */
 int gd_config_validate(const gd_config_t *cfg, char *err, size_t errlen);
 
+/* The configuration as guestd runs it, at start and at each reload: the
+ * defaults, the file at path (NULL: GD_CONFIG_DEFAULT_PATH, which may be
+ * missing), the nsets "section.key=value" overrides in order, then the
+ * cross-key checks. 0, or the first step's negative errno with err set;
+ * *out is only written on success. */
+int gd_config_assemble(const char *path, char *const *sets, int nsets, gd_config_t *out, char *err,
+                       size_t errlen);
+
 /* Nonzero when a and b hold different values for key (reload decides what
  * changed with it). */
 int gd_config_key_differs(const gd_config_t *a, const gd_config_t *b, const gd_cfg_key_t *key);

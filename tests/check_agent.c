@@ -93,9 +93,9 @@ END_TEST
 START_TEST(test_unusable_listen_path_fails_start)
 {
     char err[256];
-    ck_assert_int_eq(gd_config_set_dotted(&cfg, "channel.spec=unix-listen:/nonexistent/dir/s",
-                                          err, sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        gd_config_set_dotted(&cfg, "channel.spec=unix-listen:/nonexistent/dir/s", err, sizeof(err)),
+        0);
     ck_assert_int_eq(gd_agent_init(&agent, &loop, &cfg, err, sizeof(err)), 0);
     ck_assert_int_lt(gd_agent_start(&agent), 0);
     ck_assert_int_eq(agent.exit_code, 1);
@@ -170,7 +170,6 @@ START_TEST(test_reload_applies_file_and_keeps_old_on_error)
     ck_assert_int_eq(gd_config_load_file(&cfg, conf_path, 0, err, sizeof(err)), 0);
     ck_assert_int_eq(gd_agent_init(&agent, &loop, &cfg, err, sizeof(err)), 0);
     agent.config_path = conf_path;
-    agent.config_explicit = 1;
     char *overrides[] = {"health.interval_ms=7000"};
     agent.overrides = overrides;
     agent.n_overrides = 1;

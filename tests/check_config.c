@@ -755,6 +755,60 @@ START_TEST(validate_exec_timeout_within_max)
 }
 END_TEST
 
+/* --- assemble: what main() and SIGHUP's reload both run ------------------ */
+
+START_TEST(assemble_file_then_sets_in_order)
+{
+    char path[512];
+    gd_config_t cfg, want;
+    char *sets[] = {"metrics.interval_ms=4000", "agent.log_level=warn", "metrics.interval_ms=6000"};
+
+    write_conf(path, sizeof(path), "a.conf",
+               "[metrics]\ninterval_ms = 2000\n[health]\n"
+               "interval_ms = 3000\n");
+    ck_assert_msg(gd_config_assemble(path, sets, 3, &cfg, err, sizeof(err)) == 0, "%s", err);
+    gd_config_defaults(&want);
+    want.metrics.interval_ms = 6000; /* the last --set wins over the file */
+    want.health.interval_ms = 3000;  /* the file wins over the default */
+    want.agent.log_level = GD_LOG_WARN;
+    ck_assert_int_eq(memcmp(&cfg, &want, sizeof(cfg)), 0);
+
+    /* No overrides: the file over the defaults, nothing else. */
+    ck_assert_int_eq(gd_config_assemble(path, NULL, 0, &cfg, err, sizeof(err)), 0);
+    want.metrics.interval_ms = 2000;
+    want.agent.log_level = GD_LOG_INFO;
+    ck_assert_int_eq(memcmp(&cfg, &want, sizeof(cfg)), 0);
+}
+END_TEST
+
+/* Each step's failure is reported and leaves *out as it was. */
+START_TEST(assemble_failures_leave_out_alone)
+{
+    char path[512], absent[512], want[1024];
+    gd_config_t cfg, before;
+    char *bad_set[] = {"metrics.interval_ms=500", "nope.key=1"};
+    char *crossed[] = {"channel.poll_ms=2000"};
+
+    memset(&cfg, 0xab, sizeof(cfg));
+    before = cfg;
+    snprintf(absent, sizeof(absent), "%s/absent.conf", tmpdir);
+    ck_assert_int_eq(gd_config_assemble(absent, NULL, 0, &cfg, err, sizeof(err)), -ENOENT);
+    snprintf(want, sizeof(want), "%s: cannot open: No such file or directory", absent);
+    ck_assert_str_eq(err, want);
+    ck_assert_int_eq(memcmp(&cfg, &before, sizeof(cfg)), 0);
+
+    write_conf(path, sizeof(path), "b.conf", "[channel]\npoll_max_ms = 1000\n");
+    ck_assert_int_eq(gd_config_assemble(path, bad_set, 2, &cfg, err, sizeof(err)), -EINVAL);
+    ck_assert_msg(strncmp(err, "--set nope.key=1: ", 18) == 0, "%s", err);
+    ck_assert_int_eq(memcmp(&cfg, &before, sizeof(cfg)), 0);
+
+    ck_assert_int_eq(gd_config_assemble(path, crossed, 1, &cfg, err, sizeof(err)), -EINVAL);
+    ck_assert_str_eq(err, "channel.poll_ms (2000) must not be greater than channel.poll_max_ms "
+                          "(1000)");
+    ck_assert_int_eq(memcmp(&cfg, &before, sizeof(cfg)), 0);
+}
+END_TEST
+
 /* --- dump --------------------------------------------------------------- */
 
 START_TEST(dump_writes_a_comment_and_a_line_per_key)
@@ -1088,6 +1142,12 @@ static Suite *config_suite(void)
     tc = tcase_create("validate");
     tcase_add_test(tc, validate_poll_ms_within_poll_max_ms);
     tcase_add_test(tc, validate_exec_timeout_within_max);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("assemble");
+    tcase_add_checked_fixture(tc, setup_tmpdir, teardown_tmpdir);
+    tcase_add_test(tc, assemble_file_then_sets_in_order);
+    tcase_add_test(tc, assemble_failures_leave_out_alone);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("dump");

@@ -84,16 +84,17 @@ static void setup(void)
     gd_config_defaults(&agent.cfg);
     ck_assert_int_eq(gd_bus_init(&agent.bus, &loop), 0);
     ck_assert_int_eq(gd_bus_subscribe(&agent.bus, &sub, "test", 8192, on_event, NULL), 0);
-    gd_dispatch_init(&disp, &agent, on_send, NULL);
-    gd_dispatch_configure(&disp, "*", "", (unsigned)agent.cfg.commands.max_concurrent);
     agent.dispatch = &disp;
+    gd_agent_env_bind(&agent);
+    gd_dispatch_init(&disp, &agent.env, on_send, NULL);
+    gd_dispatch_configure(&disp, "*", "", (unsigned)agent.cfg.commands.max_concurrent);
     ck_assert_int_eq(uv_timer_init(&loop, &guard), 0);
 }
 
 static void teardown(void)
 {
     /* Whatever a failed test left running goes the way of an agent stop. */
-    gd_exec_shutdown(&agent);
+    gd_exec_shutdown(&agent.env);
     gd_dispatch_close(&disp);
     gd_bus_unsubscribe(&sub);
     gd_bus_close(&agent.bus, NULL);
@@ -882,7 +883,7 @@ START_TEST(test_shutdown_kills_and_closes)
     }
     unlink(path);
     ck_assert_int_gt(pgid, 1);
-    gd_exec_shutdown(&agent);
+    gd_exec_shutdown(&agent.env);
     out_t *o = wait_reply("sd", 2000);
     ck_assert_str_eq(error_code(o), "failed");
     ck_assert_str_eq(error_code(wait_reply("sds", 2000)), "failed");

@@ -170,8 +170,9 @@ START_TEST(test_error_message_cut_inside_utf8)
     gd_dispatch_t d;
     memset(&agent, 0, sizeof(agent));
     gd_config_defaults(&agent.cfg);
-    gd_dispatch_init(&d, &agent, capture, NULL);
     agent.dispatch = &d;
+    gd_agent_env_bind(&agent);
+    gd_dispatch_init(&d, &agent.env, capture, NULL);
     /* 63 ASCII bytes, then a 2-byte character across the 64-byte cut. */
     char name[200], line[400];
     memset(name, 'a', 63);

@@ -127,12 +127,14 @@ static void connect_host(void)
 
 static int attached(void)
 {
-    return agent.channel->attached;
+    gd_channel_stats_t st;
+    gd_channel_stats(agent.channel, &st);
+    return st.attached;
 }
 
 static int detached(void)
 {
-    return !agent.channel->attached;
+    return !attached();
 }
 
 /* The status of check name in a fresh report; the detail into detail. */

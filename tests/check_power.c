@@ -142,7 +142,7 @@ START_TEST(test_agent_stop_cancels_delayed)
     cJSON *reply = call("{\"cmd\":\"power.reboot\",\"args\":{\"delay_s\":60}}");
     result_of(reply);
     cJSON_Delete(reply);
-    gd_power_shutdown(&agent);
+    gd_power_shutdown(&agent.env);
     uint64_t t0 = uv_hrtime();
     uv_run(&loop, UV_RUN_DEFAULT); /* ends at once: nothing is left waiting */
     ck_assert_uint_lt((uv_hrtime() - t0) / 1000000, 1000);

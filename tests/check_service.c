@@ -361,7 +361,7 @@ END_TEST
 
 static void stop_agent(uv_timer_t *t)
 {
-    gd_service_shutdown(&agent);
+    gd_service_shutdown(&agent.env);
     uv_close((uv_handle_t *)t, NULL);
 }
 

@@ -130,7 +130,9 @@ static void agent_setup(void)
     ck_assert_int_eq(gd_history_new(&agent.history, &agent.bus, 4), 0);
     char err[256];
     ck_assert_int_eq(gd_metrics_new(&agent.metrics, &loop, &agent.cfg, err, sizeof(err)), 0);
-    gd_dispatch_init(&dispatch, &agent, on_send, NULL);
+    agent.dispatch = &dispatch;
+    gd_agent_env_bind(&agent);
+    gd_dispatch_init(&dispatch, &agent.env, on_send, NULL);
     reply = NULL;
 }
 

@@ -35,10 +35,11 @@ void harness_setup(void)
     agent.loop = &loop;
     gd_config_defaults(&agent.cfg);
     gd_fd_budget_from_rlimit(&agent.fds);
-    gd_dispatch_init(&disp, &agent, capture, NULL);
+    agent.dispatch = &disp;
+    gd_agent_env_bind(&agent);
+    gd_dispatch_init(&disp, &agent.env, capture, NULL);
     gd_dispatch_configure(&disp, agent.cfg.commands.allow, agent.cfg.commands.deny,
                           (unsigned)agent.cfg.commands.max_concurrent);
-    agent.dispatch = &disp;
     n_replies = 0;
     on_reply = NULL;
     gd_log_set_level(GD_LOG_ERROR);

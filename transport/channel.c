@@ -18,6 +18,8 @@
 
 #include "core/log.h"
 #include "transport/endpoint.h"
+#include "transport/framer.h"
+#include "transport/outq.h"
 
 /* A virtio port takes at most 32 KiB per write; sockets are held to the same
  * so one writer path serves every endpoint. */
@@ -27,6 +29,70 @@
 /* Queued lines gathered into one write: a burst of small replies costs one
  * system call per GD_WRITE_CHUNK bytes, not one per line. */
 #define GD_WRITE_IOV 256
+
+typedef struct gd_flush_waiter_s {
+    struct gd_flush_waiter_s *next;
+    void (*cb)(void *arg);
+    void *arg;
+} gd_flush_waiter_t;
+
+struct gd_channel_s {
+    uv_loop_t *loop;
+    gd_endpoint_kind_t kind;
+    char path[256];      /* device or socket path */
+    unsigned vsock_port; /* vsock-listen */
+    const gd_channel_cbs_t *cbs;
+    void *ctx;
+
+    int fd;         /* the host connection (or the port), -1 when none */
+    int out_fd;     /* where writes go: fd, or stdout for stdio */
+    int listen_fd;  /* unix-listen / vsock-listen */
+    int reserve_fd; /* listeners: spent to accept at EMFILE (gd_ep_reserve_open) */
+    int attached;   /* a host is there: lines flow */
+    uint64_t gen;   /* increases at every attach; replies carry it */
+
+    void *conn;            /* the live connection's poll handle (fd) */
+    uv_poll_t out_poll;    /* stdio's stdout when it differs from fd */
+    uv_poll_t listen_poll; /* listen_fd: a host knocks */
+    /* The channel poll: only while missing/detached; for a listener, only
+     * while accepting is paused (out of fds): it watches the listener again. */
+    uv_timer_t poll_timer;
+    uv_signal_t sigio; /* virtio-serial: the host (dis)connected */
+    uv_fs_event_t dev_watch;
+    int conn_poll_active, out_poll_active, listen_poll_active, dev_watch_active;
+    unsigned conn_events; /* UV_READABLE | UV_WRITABLE currently watched */
+    uint64_t poll_delay_ms, poll_min_ms, poll_max_ms;
+    uint64_t dev_rdev; /* the port's device number, to notice a re-plug */
+    int logged_busy, logged_missing;
+    int listen_paused;       /* listen_poll stopped until the poll timer */
+    int logged_accept;       /* accept's failure logged (once per burst) */
+    int logged_refused;      /* a second host's refusal logged (once per host) */
+    uint64_t accept_refused; /* connections closed unserved during that burst */
+
+    gd_framer_t framer;
+    gd_outq_t outq;
+    int batching; /* inside a read: flush once after the chunk */
+    gd_flush_waiter_t *flush_waiters;
+    /* Admission: while the replies owed (the out-queue plus owed's
+     * reservations) are over the bound, no request is dispatched and the
+     * connection is not read; the unread rest of rbuf waits in
+     * rbuf[rpos, rlen) and is fed once room frees. */
+    gd_owed_t owed; /* reservations for replies being built */
+    int held;       /* stopped for room: resume_idle feeds the rest */
+    size_t rpos, rlen;
+    uv_idle_t resume_idle;
+    uint64_t holds; /* times the channel stopped for room, ever */
+    char rbuf[65536];
+
+    /* Figures for health and tests. */
+    uint64_t bytes_in, bytes_out, lines_in, lines_out, attaches;
+    uint64_t replies_dropped; /* replies whose host had gone */
+    int64_t attached_since_ms, last_rx_ms;
+
+    int closing;
+    int pending_closes;
+    void (*close_cb)(struct gd_channel_s *ch);
+};
 
 typedef struct conn_poll_s {
     uv_poll_t handle;
@@ -785,14 +851,22 @@ int gd_channel_after_flush(gd_channel_t *ch, void (*cb)(void *arg), void *arg)
 
 /* ---- life cycle ---- */
 
-int gd_channel_init(gd_channel_t *ch, uv_loop_t *loop, const char *spec, size_t max_message_bytes,
-                    size_t out_queue_bytes, uint64_t poll_ms, uint64_t poll_max_ms,
-                    const gd_channel_cbs_t *cbs, void *ctx, char *err, size_t errlen)
+int gd_channel_new(gd_channel_t **out, uv_loop_t *loop, const char *spec, size_t max_message_bytes,
+                   size_t out_queue_bytes, uint64_t poll_ms, uint64_t poll_max_ms,
+                   const gd_channel_cbs_t *cbs, void *ctx, char *err, size_t errlen)
 {
-    memset(ch, 0, sizeof(*ch));
+    *out = NULL;
+    gd_channel_t *ch = calloc(1, sizeof(*ch));
+    if (!ch) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
     int r = gd_channel_parse_spec(spec, &ch->kind, ch->path, sizeof(ch->path), &ch->vsock_port, err,
                                   errlen);
-    if (r < 0) return r;
+    if (r < 0) {
+        free(ch);
+        return r;
+    }
     ch->loop = loop;
     ch->cbs = cbs;
     ch->ctx = ctx;
@@ -811,6 +885,7 @@ int gd_channel_init(gd_channel_t *ch, uv_loop_t *loop, const char *spec, size_t 
     ch->dev_watch.data = ch;
     uv_idle_init(loop, &ch->resume_idle);
     ch->resume_idle.data = ch;
+    *out = ch;
     return 0;
 }
 
@@ -892,8 +967,45 @@ void gd_channel_close(gd_channel_t *ch, void (*cb)(gd_channel_t *ch))
 
 void gd_channel_free(gd_channel_t *ch)
 {
+    if (!ch) return;
     gd_framer_free(&ch->framer);
     ch->outq.free_large = NULL; /* the loop has ended: no more pool work */
     gd_outq_clear(&ch->outq);
     run_flush_waiters(ch);
+    free(ch);
+}
+
+uint64_t gd_channel_gen(const gd_channel_t *ch)
+{
+    return ch->gen;
+}
+
+gd_owed_t *gd_channel_owed(gd_channel_t *ch)
+{
+    return &ch->owed;
+}
+
+void gd_channel_count_line_in(gd_channel_t *ch)
+{
+    ch->lines_in++;
+}
+
+void gd_channel_stats(const gd_channel_t *ch, gd_channel_stats_t *st)
+{
+    *st = (gd_channel_stats_t){
+        .attached = ch->attached,
+        .port_missing = ch->kind == GD_EP_VIRTIO_SERIAL && ch->fd < 0,
+        .path = ch->path,
+        .out_over_limit = gd_outq_over_limit(&ch->outq),
+        .out_bytes = ch->outq.bytes,
+        .dropped_events = ch->outq.dropped_events,
+        .attached_since_ms = ch->attached_since_ms,
+        .last_rx_ms = ch->last_rx_ms,
+        .lines_in = ch->lines_in,
+        .lines_out = ch->lines_out,
+        .bytes_in = ch->bytes_in,
+        .bytes_out = ch->bytes_out,
+        .attaches = ch->attaches,
+        .replies_dropped = ch->replies_dropped,
+    };
 }

@@ -12,8 +12,6 @@
 
 #include "core/bus.h"
 #include "core/owed.h"
-#include "transport/framer.h"
-#include "transport/outq.h"
 
 typedef enum {
     GD_EP_VIRTIO_SERIAL,
@@ -36,78 +34,32 @@ typedef struct gd_channel_cbs_s {
     size_t (*on_data)(void *ctx, uint64_t gen, char *data, size_t len);
 } gd_channel_cbs_t;
 
-typedef struct gd_flush_waiter_s {
-    struct gd_flush_waiter_s *next;
-    void (*cb)(void *arg);
-    void *arg;
-} gd_flush_waiter_t;
+typedef struct gd_channel_s gd_channel_t;
 
-typedef struct gd_channel_s {
-    uv_loop_t *loop;
-    gd_endpoint_kind_t kind;
-    char path[256];      /* device or socket path */
-    unsigned vsock_port; /* vsock-listen */
-    const gd_channel_cbs_t *cbs;
-    void *ctx;
-
-    int fd;         /* the host connection (or the port), -1 when none */
-    int out_fd;     /* where writes go: fd, or stdout for stdio */
-    int listen_fd;  /* unix-listen / vsock-listen */
-    int reserve_fd; /* listeners: spent to accept at EMFILE (gd_ep_reserve_open) */
-    int attached;   /* a host is there: lines flow */
-    uint64_t gen;   /* increases at every attach; replies carry it */
-
-    void *conn;            /* the live connection's poll handle (fd) */
-    uv_poll_t out_poll;    /* stdio's stdout when it differs from fd */
-    uv_poll_t listen_poll; /* listen_fd: a host knocks */
-    /* The channel poll: only while missing/detached; for a listener, only
-     * while accepting is paused (out of fds): it watches the listener again. */
-    uv_timer_t poll_timer;
-    uv_signal_t sigio; /* virtio-serial: the host (dis)connected */
-    uv_fs_event_t dev_watch;
-    int conn_poll_active, out_poll_active, listen_poll_active, dev_watch_active;
-    unsigned conn_events; /* UV_READABLE | UV_WRITABLE currently watched */
-    uint64_t poll_delay_ms, poll_min_ms, poll_max_ms;
-    uint64_t dev_rdev; /* the port's device number, to notice a re-plug */
-    int logged_busy, logged_missing;
-    int listen_paused;       /* listen_poll stopped until the poll timer */
-    int logged_accept;       /* accept's failure logged (once per burst) */
-    int logged_refused;      /* a second host's refusal logged (once per host) */
-    uint64_t accept_refused; /* connections closed unserved during that burst */
-
-    gd_framer_t framer;
-    gd_outq_t outq;
-    int batching; /* inside a read: flush once after the chunk */
-    gd_flush_waiter_t *flush_waiters;
-    /* Admission: while the replies owed (the out-queue plus owed's
-     * reservations) are over the bound, no request is dispatched and the
-     * connection is not read; the unread rest of rbuf waits in
-     * rbuf[rpos, rlen) and is fed once room frees. */
-    gd_owed_t owed; /* reservations for replies being built */
-    int held;       /* stopped for room: resume_idle feeds the rest */
-    size_t rpos, rlen;
-    uv_idle_t resume_idle;
-    uint64_t holds; /* times the channel stopped for room, ever */
-    char rbuf[65536];
-
-    /* Figures for health and tests. */
-    uint64_t bytes_in, bytes_out, lines_in, lines_out, attaches;
+/* What health and the tests read of a channel (gd_channel_stats). */
+typedef struct gd_channel_stats_s {
+    int attached;            /* a host is there: lines flow */
+    int port_missing;        /* virtio-serial: the port's device is not there */
+    const char *path;        /* device or socket path ("" for stdio, vsock) */
+    int out_over_limit;      /* the host is not reading: the out-queue passed its bound */
+    size_t out_bytes;        /* bytes waiting in the out-queue */
+    uint64_t dropped_events; /* events the out-queue dropped, ever */
+    int64_t attached_since_ms, last_rx_ms; /* wall clock; valid while attached */
+    uint64_t lines_in, lines_out;
+    uint64_t bytes_in, bytes_out, attaches;
     uint64_t replies_dropped; /* replies whose host had gone */
-    int64_t attached_since_ms, last_rx_ms;
-
-    int closing;
-    int pending_closes;
-    void (*close_cb)(struct gd_channel_s *ch);
-} gd_channel_t;
+} gd_channel_stats_t;
 
 /* Parses SPEC ("virtio-serial:PATH", "unix-listen:PATH", "unix-connect:PATH",
  * "vsock-listen:PORT", "stdio"). 0 or -EINVAL with err set. */
 int gd_channel_parse_spec(const char *spec, gd_endpoint_kind_t *kind, char *path, size_t pathlen,
                           unsigned *port, char *err, size_t errlen);
 
-int gd_channel_init(gd_channel_t *ch, uv_loop_t *loop, const char *spec, size_t max_message_bytes,
-                    size_t out_queue_bytes, uint64_t poll_ms, uint64_t poll_max_ms,
-                    const gd_channel_cbs_t *cbs, void *ctx, char *err, size_t errlen);
+/* A channel for SPEC on loop, not yet started; freed by gd_channel_free.
+ * 0, or a negative errno with err set (and *out NULL). */
+int gd_channel_new(gd_channel_t **out, uv_loop_t *loop, const char *spec, size_t max_message_bytes,
+                   size_t out_queue_bytes, uint64_t poll_ms, uint64_t poll_max_ms,
+                   const gd_channel_cbs_t *cbs, void *ctx, char *err, size_t errlen);
 /* Opens, listens or connects; waits for a missing port without failing.
  * Returns 0, or a negative errno for what cannot get better by waiting
  * (a listen path that cannot be bound). */
@@ -135,9 +87,21 @@ void gd_channel_send_event(gd_channel_t *ch, gd_event_t *ev);
  * is attached or nothing is queued). 0 or -ENOMEM. */
 int gd_channel_after_flush(gd_channel_t *ch, void (*cb)(void *arg), void *arg);
 
+/* The live connection's number: it increases at every attach, and replies
+ * carry it. */
+uint64_t gd_channel_gen(const gd_channel_t *ch);
+/* The reservations for replies being built to this channel (core/owed.h). */
+gd_owed_t *gd_channel_owed(gd_channel_t *ch);
+/* A line read by the channel's owner from on_data's bytes (qemu-ga's
+ * framing), counted with the lines the channel framed itself. */
+void gd_channel_count_line_in(gd_channel_t *ch);
+/* The channel's state and counters now. st->path points into ch. */
+void gd_channel_stats(const gd_channel_t *ch, gd_channel_stats_t *st);
+
 /* Writes what it can without waiting, then closes every handle; cb runs when
  * the last one is closed. */
 void gd_channel_close(gd_channel_t *ch, void (*cb)(gd_channel_t *ch));
+/* Frees ch (NULL: nothing); after the loop has ended. */
 void gd_channel_free(gd_channel_t *ch);
 
 #endif
