@@ -18,7 +18,7 @@
 #include "collectors/metrics.h"
 #include "commands/dispatch.h"
 #include "commands/info.h"
-#include "commands/qga.h"
+#include "commands/qga/qga.h"
 #include "transport/channel.h"
 
 #define GD_CHANNEL_SUB_QUEUE 256
@@ -103,7 +103,7 @@ static const gd_channel_cbs_t channel_cbs = {
     .on_too_large = on_host_too_large,
 };
 
-/* ---- qemu-ga's dialect (commands/qga.h): unless channel.dialect is
+/* ---- qemu-ga's dialect (commands/qga/qga.h): unless channel.dialect is
  * guestd, the main channel's bytes go through the dialect's framing, and
  * replies of the second channel or made for qemu-ga requests are its to
  * route ---- */

@@ -1,5 +1,5 @@
 /* The command families the agent serves: the lists commands/table.c and the
- * qemu-ga dialect (commands/qga.c) look commands up in. */
+ * qemu-ga dialect (commands/qga/qga.c) look commands up in. */
 #include "agent/families.h"
 
 #include "commands/config.h"
@@ -9,7 +9,7 @@
 #include "commands/metrics.h"
 #include "commands/power.h"
 #include "commands/process.h"
-#include "commands/qga_internal.h"
+#include "commands/qga/internal.h"
 #include "commands/service.h"
 #include "commands/system.h"
 #include "commands/table.h"

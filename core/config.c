@@ -76,7 +76,7 @@ const gd_cfg_key_t gd_config_keys[] = {
     CAPPED_KEY(channel, out_queue_bytes, "4194304", 65536, 134217728, RESTART,
                "Bytes queued for the host before messages are dropped",
                "twice the largest reply, a 48 MiB read in base64"),
-    /* qemu-ga's protocol beside guestd's (commands/qga.h, docs/qemu-ga.md) */
+    /* qemu-ga's protocol beside guestd's (commands/qga/qga.h, docs/qemu-ga.md) */
     ENUM_KEY(channel, dialect, "auto", dialects, RESTART,
              "Protocol of channel.spec: guestd, qemu-ga, or auto (each connection's first "
              "message decides)"),

@@ -30,7 +30,7 @@ typedef struct gd_config_s {
         int64_t poll_max_ms;
         int64_t max_message_bytes;
         int64_t out_queue_bytes;
-        /* qemu-ga's protocol (commands/qga.h): gd_dialect_t values */
+        /* qemu-ga's protocol (commands/qga/qga.h): gd_dialect_t values */
         int64_t dialect;
         char qga_spec[GD_CFG_STR_MAX]; /* a second channel; "" for none */
         int64_t qga_dialect;

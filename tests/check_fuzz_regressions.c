@@ -21,7 +21,7 @@
 #include "core/log.h"
 #include "core/utf8.h"
 #include "commands/dispatch.h"
-#include "commands/qga_json.h"
+#include "commands/qga/json.h"
 #include "commands/system.h"
 #include "tools/client.h"
 #include "tools/logread.h"

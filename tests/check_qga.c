@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <utmpx.h>
 
-#include "commands/qga_internal.h"
+#include "commands/qga/internal.h"
 
 static char fixtures[1024];
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands/qga_json.h"
+#include "commands/qga/json.h"
 
 static char err[256];
 

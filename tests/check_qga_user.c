@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
-#include "commands/qga_internal.h"
+#include "commands/qga/internal.h"
 #include "commands/userfile.h"
 
 #define UID 4242

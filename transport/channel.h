@@ -26,7 +26,7 @@ typedef struct gd_channel_cbs_s {
     void (*on_detach)(void *ctx, uint64_t gen);
     void (*on_line)(void *ctx, uint64_t gen, char *line, size_t len);
     void (*on_too_large)(void *ctx, uint64_t gen);
-    /* qemu-ga's framing (commands/qga.h): when set, the raw bytes read go
+    /* qemu-ga's framing (commands/qga/qga.h): when set, the raw bytes read go
      * here instead of to the line framer, and on_line is not called. It
      * returns the bytes it took: fewer than len when it stopped because
      * the channel is no longer admitting (gd_channel_admitting); the rest

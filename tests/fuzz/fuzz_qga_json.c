@@ -1,4 +1,4 @@
-/* Fuzzes the qemu-ga dialect's JSON (commands/qga_json.c): the parser that
+/* Fuzzes the qemu-ga dialect's JSON (commands/qga/json.c): the parser that
  * keeps integers exact, and QEMU-style printing. Checked: what parses prints
  * as pure ASCII (every non-ASCII character escaped), and the printed text
  * parses again and prints to the same bytes; integer reads never see more
@@ -6,7 +6,7 @@
  *
  * Input: the text of one request, as the dialect's framers hand it over
  * (text[len] is NUL there, so it is here). */
-// fuzz-needs: commands/qga_json.c
+// fuzz-needs: commands/qga/json.c
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/buf.h"
-#include "commands/qga_json.h"
+#include "commands/qga/json.h"
 #include "fuzz_common.h"
 
 static void each_int(const cJSON *v, int depth)

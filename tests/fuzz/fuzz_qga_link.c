@@ -9,14 +9,14 @@
  * too_large reports equal those of a plain gd_framer fed the same stream.
  *
  * Input: dialect/limit byte, split byte, then the stream. */
-// fuzz-needs: transport/qga_link.c transport/qga_framer.c commands/qga_json.c
+// fuzz-needs: transport/qga_link.c transport/qga_framer.c commands/qga/json.c
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
-#include "commands/qga_json.h"
+#include "commands/qga/json.h"
 #include "fuzz_common.h"
 #include "transport/framer.h"
 #include "transport/qga_link.h"

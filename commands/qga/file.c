@@ -18,7 +18,7 @@
 #include "core/base64.h"
 #include "core/log.h"
 #include "commands/dispatch.h"
-#include "commands/qga_internal.h"
+#include "commands/qga/internal.h"
 
 #define QGA_FIRST_HANDLE 1000 /* qemu-ga's handles start there too */
 #define QGA_READ_DEFAULT 4096

@@ -3,7 +3,7 @@
  * policy, the concurrency bound, replies, the second channel, and the
  * routing of the guestd dispatcher's replies that are not the main
  * channel's. */
-#include "commands/qga.h"
+#include "commands/qga/qga.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -17,7 +17,7 @@
 #include "core/log.h"
 #include "collectors/procfs.h"
 #include "commands/dispatch.h"
-#include "commands/qga_internal.h"
+#include "commands/qga/internal.h"
 #include "transport/channel.h"
 
 const gd_qga_cmd_t *gd_qga_find(const char *name)

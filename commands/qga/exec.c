@@ -17,7 +17,7 @@
 #include "core/log.h"
 #include "commands/child.h"
 #include "commands/dispatch.h"
-#include "commands/qga_internal.h"
+#include "commands/qga/internal.h"
 
 #define QGA_DRAIN_MS 1000      /* after the exit, how long a held pipe is waited for */
 #define QGA_KEEP_FINISHED 64   /* guest-exec results nobody collected, kept at most */
@@ -309,7 +309,7 @@ static void put_text(status_job_t *j, const char *fmt, ...)
 }
 
 /* Appends , "KEY": "BASE64", "KEY-truncated": BOOL as the loop's printer
- * would (qga_json.c: ": " and ", " separators, members in insertion order). */
+ * would (json.c: ": " and ", " separators, members in insertion order). */
 static void put_output(status_job_t *j, const char *key, const gd_buf_t *data, int truncated)
 {
     if (data->len == 0) return;

@@ -29,7 +29,7 @@
 
 #include "core/log.h"
 #include "collectors/procfs.h"
-#include "commands/qga_internal.h"
+#include "commands/qga/internal.h"
 
 /* ---- the mounts ---- */
 

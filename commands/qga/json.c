@@ -1,5 +1,5 @@
 /* qemu-ga's JSON: exact 64-bit integers in, QEMU's printing out. */
-#include "commands/qga_json.h"
+#include "commands/qga/json.h"
 
 #include <errno.h>
 #include <inttypes.h>

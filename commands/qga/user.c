@@ -17,7 +17,7 @@
 #include "core/base64.h"
 #include "core/log.h"
 #include "commands/dispatch.h"
-#include "commands/qga_internal.h"
+#include "commands/qga/internal.h"
 #include "commands/userfile.h"
 
 /* ---- authorized_keys text, as qemu-ga edits it ---- */

@@ -15,7 +15,7 @@
 
 #include "core/log.h"
 #include "commands/dispatch.h"
-#include "commands/qga_internal.h"
+#include "commands/qga/internal.h"
 #include "commands/system.h"
 
 static void cmd_ping(gd_qga_req_t *req, const cJSON *args)

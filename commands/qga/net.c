@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 
 #include "collectors/procfs.h"
-#include "commands/qga_internal.h"
+#include "commands/qga/internal.h"
 
 /* The counters of one interface from /proc/net/dev text; 0 or -ENOENT. */
 static int net_stats(const char *dev_text, const char *name, cJSON *out)

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "collectors/procfs.h"
-#include "commands/qga_internal.h"
+#include "commands/qga/internal.h"
 
 /* ---- guest-get-cpustats: /proc/stat's cpuN lines, in milliseconds ---- */
 

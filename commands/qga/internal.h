@@ -15,8 +15,8 @@
 #include "core/buf.h"
 #include "core/owed.h"
 #include "commands/command.h"
-#include "commands/qga.h"
-#include "commands/qga_json.h"
+#include "commands/qga/qga.h"
+#include "commands/qga/json.h"
 #include "transport/qga_link.h"
 
 struct gd_channel_s;
@@ -168,13 +168,13 @@ int gd_qga_allowed(const struct gd_qga_s *q, const char *name);
 /* ---- the families ---- */
 
 extern const gd_qga_cmd_t gd_qga_cmds_sync[];   /* qga.c */
-extern const gd_qga_cmd_t gd_qga_cmds_system[]; /* qga_system.c */
-extern const gd_qga_cmd_t gd_qga_cmds_stats[];  /* qga_stats.c */
-extern const gd_qga_cmd_t gd_qga_cmds_net[];    /* qga_net.c */
-extern const gd_qga_cmd_t gd_qga_cmds_fs[];     /* qga_fs.c */
-extern const gd_qga_cmd_t gd_qga_cmds_exec[];   /* qga_exec.c */
-extern const gd_qga_cmd_t gd_qga_cmds_file[];   /* qga_file.c */
-extern const gd_qga_cmd_t gd_qga_cmds_user[];   /* qga_user.c */
+extern const gd_qga_cmd_t gd_qga_cmds_system[]; /* system.c */
+extern const gd_qga_cmd_t gd_qga_cmds_stats[];  /* stats.c */
+extern const gd_qga_cmd_t gd_qga_cmds_net[];    /* net.c */
+extern const gd_qga_cmd_t gd_qga_cmds_fs[];     /* fs.c */
+extern const gd_qga_cmd_t gd_qga_cmds_exec[];   /* exec.c */
+extern const gd_qga_cmd_t gd_qga_cmds_file[];   /* file.c */
+extern const gd_qga_cmd_t gd_qga_cmds_user[];   /* user.c */
 
 /* NULL-terminated; defined by the composition root (agent/families.c),
  * which says which families the dialect serves. */
