@@ -170,8 +170,8 @@ static const char *enum_name(const gd_cfg_key_t *key, int64_t index)
     return NULL;
 }
 
-const gd_cfg_key_t *gd_cfg_find(const gd_cfg_key_t *table, const char *section,
-                                size_t section_len, const char *name, size_t name_len)
+const gd_cfg_key_t *gd_cfg_find(const gd_cfg_key_t *table, const char *section, size_t section_len,
+                                const char *name, size_t name_len)
 {
     for (const gd_cfg_key_t *k = table; k->name != NULL; k++) {
         if (strlen(k->section) == section_len && memcmp(k->section, section, section_len) == 0 &&

@@ -132,8 +132,8 @@ void gd_config_describe_range(const gd_cfg_key_t *key, char *buf, size_t len);
 
 /* The same loops over any table of gd_cfg_key_t whose offsets point into
  * base (guestd-hub's configuration uses them with its own table). */
-const gd_cfg_key_t *gd_cfg_find(const gd_cfg_key_t *table, const char *section,
-                                size_t section_len, const char *name, size_t name_len);
+const gd_cfg_key_t *gd_cfg_find(const gd_cfg_key_t *table, const char *section, size_t section_len,
+                                const char *name, size_t name_len);
 int gd_cfg_set_value(void *base, const gd_cfg_key_t *key, const char *value, char *err,
                      size_t errlen);
 void gd_cfg_format_value(const void *base, const gd_cfg_key_t *key, char *buf, size_t len);

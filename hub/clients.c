@@ -143,8 +143,7 @@ static int watches(const gd_hub_client_t *c, const char *name)
 
 /* {"guest":"NAME", + the guest's line after its '{': built once, shared by
  * every client that watches (a reference each). */
-static gd_event_t *guest_line(const gd_guest_t *g, const char *event, const char *line,
-                              size_t len)
+static gd_event_t *guest_line(const gd_guest_t *g, const char *event, const char *line, size_t len)
 {
     gd_buf_t b;
     gd_buf_init(&b);
@@ -180,8 +179,7 @@ static void fan_out_line(gd_hub_t *hub, gd_guest_t *g, const char *event, const 
     gd_event_unref(ev);
 }
 
-void gd_hub_fan_out(gd_hub_t *hub, gd_guest_t *g, const char *event, const char *line,
-                    size_t len)
+void gd_hub_fan_out(gd_hub_t *hub, gd_guest_t *g, const char *event, const char *line, size_t len)
 {
     fan_out_line(hub, g, event, line, len);
 }
@@ -189,8 +187,9 @@ void gd_hub_fan_out(gd_hub_t *hub, gd_guest_t *g, const char *event, const char 
 void gd_hub_publish_state(gd_hub_t *hub, gd_guest_t *g)
 {
     char line[160];
-    int n = snprintf(line, sizeof(line), "{\"event\":\"guest.state\",\"ts\":%lld,\"data\":"
-                                         "{\"state\":\"%s\"}}",
+    int n = snprintf(line, sizeof(line),
+                     "{\"event\":\"guest.state\",\"ts\":%lld,\"data\":"
+                     "{\"state\":\"%s\"}}",
                      (long long)g->state_since_ms, gd_guest_state_name(g->state));
     fan_out_line(hub, g, "guest.state", line, (size_t)n);
 }
@@ -207,18 +206,18 @@ static cJSON *guest_summary(const gd_guest_t *g, int64_t now)
     cJSON_AddStringToObject(o, "state", gd_guest_state_name(g->state));
     cJSON_AddNumberToObject(o, "state_since", (double)g->state_since_ms);
     v = cJSON_GetObjectItemCaseSensitive(g->hello, "version");
-    cJSON_AddItemToObject(o, "version",
-                          cJSON_IsString(v) ? cJSON_CreateString(v->valuestring) : cJSON_CreateNull());
+    cJSON_AddItemToObject(
+        o, "version", cJSON_IsString(v) ? cJSON_CreateString(v->valuestring) : cJSON_CreateNull());
     v = cJSON_GetObjectItemCaseSensitive(g->hello, "hostname");
-    cJSON_AddItemToObject(o, "hostname",
-                          cJSON_IsString(v) ? cJSON_CreateString(v->valuestring) : cJSON_CreateNull());
+    cJSON_AddItemToObject(
+        o, "hostname", cJSON_IsString(v) ? cJSON_CreateString(v->valuestring) : cJSON_CreateNull());
     if (g->sample_rx_ms > 0)
         cJSON_AddNumberToObject(o, "last_sample_age_ms", (double)(now - g->sample_rx_ms));
     else
         cJSON_AddNullToObject(o, "last_sample_age_ms");
     v = cJSON_GetObjectItemCaseSensitive(g->health, "status");
-    cJSON_AddItemToObject(o, "health",
-                          cJSON_IsString(v) ? cJSON_CreateString(v->valuestring) : cJSON_CreateNull());
+    cJSON_AddItemToObject(
+        o, "health", cJSON_IsString(v) ? cJSON_CreateString(v->valuestring) : cJSON_CreateNull());
     cJSON_AddNumberToObject(o, "reconnects", (double)g->reconnects);
     cJSON_AddNumberToObject(o, "parse_errors", (double)g->parse_errors);
     cJSON_AddNumberToObject(o, "too_large", (double)g->too_large);
@@ -274,8 +273,7 @@ static void op_watch(gd_hub_client_t *c, const char *orig, const char *name, int
             snprintf(c->watches[c->n_watches++], GD_HUB_NAME_MAX, "%s", name);
         } else if (!on && i < c->n_watches) {
             c->watches[i][0] = '\0';
-            memmove(c->watches[i], c->watches[i + 1],
-                    (c->n_watches - i - 1) * sizeof(*c->watches));
+            memmove(c->watches[i], c->watches[i + 1], (c->n_watches - i - 1) * sizeof(*c->watches));
             c->n_watches--;
         }
     }
@@ -366,8 +364,7 @@ static void on_request(void *ctx, char *line, size_t len)
             else
                 op_get(c, orig, g);
         } else {
-            reply_error(c, orig, name, "invalid_request",
-                        "op is one of list, get, watch, unwatch");
+            reply_error(c, orig, name, "invalid_request", "op is one of list, get, watch, unwatch");
         }
         goto out;
     }

@@ -116,8 +116,7 @@ static int set_static(gd_hub_config_t *cfg, const char *name, const char *path, 
         if (strcmp(cfg->statics[i].name, name) == 0) break;
     if (i == cfg->n_static) {
         if (cfg->n_static == GD_HUB_MAX_STATIC) {
-            snprintf(why, whylen, "guests.%s: more than %d static guests", name,
-                     GD_HUB_MAX_STATIC);
+            snprintf(why, whylen, "guests.%s: more than %d static guests", name, GD_HUB_MAX_STATIC);
             return -EINVAL;
         }
         cfg->n_static++;
@@ -137,8 +136,7 @@ int gd_hub_config_set(gd_hub_config_t *cfg, const char *section, const char *nam
     return gd_cfg_set_value(cfg, key, value, why, whylen);
 }
 
-int gd_hub_config_set_dotted(gd_hub_config_t *cfg, const char *assignment, char *err,
-                             size_t errlen)
+int gd_hub_config_set_dotted(gd_hub_config_t *cfg, const char *assignment, char *err, size_t errlen)
 {
     const char *eq = strchr(assignment, '=');
     const char *dot = eq ? memchr(assignment, '.', (size_t)(eq - assignment)) : NULL;
@@ -202,8 +200,9 @@ int gd_hub_config_validate(const gd_hub_config_t *cfg, char *err, size_t errlen)
     unsigned port;
 
     if (cfg->hub.reconnect_min_ms > cfg->hub.reconnect_max_ms) {
-        snprintf(err, errlen, "hub.reconnect_min_ms (%lld) must not be greater than "
-                              "hub.reconnect_max_ms (%lld)",
+        snprintf(err, errlen,
+                 "hub.reconnect_min_ms (%lld) must not be greater than "
+                 "hub.reconnect_max_ms (%lld)",
                  (long long)cfg->hub.reconnect_min_ms, (long long)cfg->hub.reconnect_max_ms);
         return -EINVAL;
     }

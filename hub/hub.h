@@ -69,8 +69,7 @@ void gd_hub_remove_guest(gd_hub_t *hub, const char *name, gd_guest_source_t src)
 void gd_hub_route_response(gd_hub_t *hub, gd_guest_t *g, gd_idmap_entry_t *e, cJSON *resp);
 void gd_hub_answer_error(gd_hub_t *hub, uint64_t client, const char *orig_id, const char *guest,
                          const char *code, const char *message);
-void gd_hub_fan_out(gd_hub_t *hub, gd_guest_t *g, const char *event, const char *line,
-                    size_t len);
+void gd_hub_fan_out(gd_hub_t *hub, gd_guest_t *g, const char *event, const char *line, size_t len);
 void gd_hub_publish_state(gd_hub_t *hub, gd_guest_t *g);
 void gd_hub_clients_close(gd_hub_t *hub);
 void gd_hub_on_connection(uv_stream_t *server, int status);

@@ -12,8 +12,7 @@ void gd_idmap_init(gd_idmap_t *m)
     m->count = 0;
 }
 
-int gd_idmap_add(gd_idmap_t *m, uint64_t hub_id, uint64_t client, const char *orig,
-                 size_t orig_len)
+int gd_idmap_add(gd_idmap_t *m, uint64_t hub_id, uint64_t client, const char *orig, size_t orig_len)
 {
     gd_idmap_entry_t *e = malloc(sizeof(*e) + orig_len + 1);
     if (e == NULL) return -ENOMEM;

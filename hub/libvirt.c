@@ -24,11 +24,11 @@ struct gd_libvirt_s {
     char uri[GD_CFG_STR_MAX];
     virConnectPtr conn;
     int cb_ids[3];
-    int lost;         /* the close callback fired: reconnect on the next turn */
-    int relist_due;   /* a full list is owed */
-    char **dirty;     /* domains to look at again */
+    int lost;       /* the close callback fired: reconnect on the next turn */
+    int relist_due; /* a full list is owed */
+    char **dirty;   /* domains to look at again */
     size_t n_dirty;
-    uv_timer_t work;  /* zero-delay: does what the callbacks noted */
+    uv_timer_t work; /* zero-delay: does what the callbacks noted */
     uv_timer_t relist;
     int64_t backoff_ms;
     int stopping;
@@ -163,16 +163,17 @@ static int connect_now(gd_libvirt_t *lv)
     /* A libvirtd that stops answering is noticed in 5 s x 3 probes. */
     virConnectSetKeepAlive(lv->conn, 5, 3);
     virConnectRegisterCloseCallback(lv->conn, on_close, lv, NULL);
-    lv->cb_ids[0] = virConnectDomainEventRegisterAny(
-        lv->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), lv,
-        NULL);
-    lv->cb_ids[1] = virConnectDomainEventRegisterAny(
-        lv->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, VIR_DOMAIN_EVENT_CALLBACK(on_device), lv,
-        NULL);
-    lv->cb_ids[2] = virConnectDomainEventRegisterAny(
-        lv->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED, VIR_DOMAIN_EVENT_CALLBACK(on_device),
-        lv, NULL);
-    if (lv->cb_ids[0] < 0) gd_warn("libvirt: %s: no lifecycle events; relying on re-lists", lv->uri);
+    lv->cb_ids[0] =
+        virConnectDomainEventRegisterAny(lv->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                         VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), lv, NULL);
+    lv->cb_ids[1] =
+        virConnectDomainEventRegisterAny(lv->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
+                                         VIR_DOMAIN_EVENT_CALLBACK(on_device), lv, NULL);
+    lv->cb_ids[2] =
+        virConnectDomainEventRegisterAny(lv->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
+                                         VIR_DOMAIN_EVENT_CALLBACK(on_device), lv, NULL);
+    if (lv->cb_ids[0] < 0)
+        gd_warn("libvirt: %s: no lifecycle events; relying on re-lists", lv->uri);
     gd_info("libvirt: connected to %s", lv->uri);
     lv->relist_due = 1;
     return 0;
@@ -192,8 +193,8 @@ static void do_work(uv_timer_t *t)
             gd_warn("libvirt: cannot connect to %s; again in %lld ms", lv->uri,
                     (long long)lv->backoff_ms);
             schedule(lv, (uint64_t)lv->backoff_ms);
-            lv->backoff_ms = lv->backoff_ms * 2 > LV_RECONNECT_MAX_MS ? LV_RECONNECT_MAX_MS
-                                                                      : lv->backoff_ms * 2;
+            lv->backoff_ms =
+                lv->backoff_ms * 2 > LV_RECONNECT_MAX_MS ? LV_RECONNECT_MAX_MS : lv->backoff_ms * 2;
             return;
         }
         lv->backoff_ms = LV_RECONNECT_MIN_MS;
@@ -231,8 +232,7 @@ static void on_relist(uv_timer_t *t)
     schedule(lv, 0);
 }
 
-int gd_libvirt_start(gd_libvirt_t **out, gd_hub_t *hub, const char *uri, char *err,
-                     size_t errlen)
+int gd_libvirt_start(gd_libvirt_t **out, gd_hub_t *hub, const char *uri, char *err, size_t errlen)
 {
     gd_libvirt_t *lv = calloc(1, sizeof(*lv));
     if (lv == NULL) {

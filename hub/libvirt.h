@@ -11,8 +11,7 @@
 
 typedef struct gd_libvirt_s gd_libvirt_t;
 
-int gd_libvirt_start(gd_libvirt_t **out, gd_hub_t *hub, const char *uri, char *err,
-                     size_t errlen);
+int gd_libvirt_start(gd_libvirt_t **out, gd_hub_t *hub, const char *uri, char *err, size_t errlen);
 void gd_libvirt_stop(gd_libvirt_t *lv);
 
 #endif

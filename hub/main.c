@@ -106,6 +106,14 @@ static int parse_args(int argc, char **argv, gd_hub_config_t *cfg, int *dump)
     for (int i = 0; r == 0 && i < n_sets; i++)
         r = gd_hub_config_set_dotted(cfg, sets[i], err, sizeof(err));
     if (r == 0) r = gd_hub_config_validate(cfg, err, sizeof(err));
+    if (r == 0) {
+        char(*pats)[GD_CFG_STR_MAX] = calloc(2 * GD_DISCOVERY_MAX_GLOBS, GD_CFG_STR_MAX);
+        size_t n;
+        r = pats ? gd_glob_split(cfg->discovery.globs, pats, pats + GD_DISCOVERY_MAX_GLOBS,
+                                 GD_DISCOVERY_MAX_GLOBS, &n, err, sizeof(err))
+                 : -ENOMEM;
+        free(pats);
+    }
     if (r != 0) {
         fprintf(stderr, "guestd-hub: %s\n", err);
         status = EXIT_USAGE;
@@ -124,6 +132,7 @@ int main(int argc, char **argv)
     uv_loop_t loop;
 
     gd_log_init();
+    gd_log_set_name("guestd-hub");
     if (cfg == NULL || m == NULL) return EXIT_RUNTIME;
     int st = parse_args(argc, argv, cfg, &dump);
     if (st >= 0) {

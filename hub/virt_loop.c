@@ -140,8 +140,7 @@ static void arm(vl_handle_t *h)
         uv_timer_start(&h->u.t, on_timer, (uint64_t)h->frequency, 0);
 }
 
-static int add_timeout(int frequency, virEventTimeoutCallback cb, void *opaque,
-                       virFreeCallback ff)
+static int add_timeout(int frequency, virEventTimeoutCallback cb, void *opaque, virFreeCallback ff)
 {
     vl_handle_t *h = calloc(1, sizeof(*h));
     if (h == NULL) return -1;
