@@ -72,6 +72,8 @@ class Hub:
             time.sleep(0.05)
 
     def stop(self, timeout=5):
+        if self.proc is None:
+            return 0
         hung = False
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -82,6 +84,8 @@ class Hub:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        with open(self.log_path, "rb") as f:
+            self.stderr_text = f.read().decode("utf-8", "replace")[-20000:]
         rc = self.proc.returncode
         report = ""
         if VALGRIND:
@@ -91,10 +95,14 @@ class Hub:
             except FileNotFoundError:
                 report = "(no valgrind log)"
         self.dir.cleanup()
+        self.proc = None
         if VALGRIND and (rc == VALGRIND_EXIT or hung):
             raise AssertionError("valgrind found errors in guestd-hub:\n" + report)
         if hung:
             raise AssertionError("guestd-hub did not exit within %s s of SIGTERM" % timeout)
+        if rc != 0:
+            # A sanitizer's report, or handles left open at exit.
+            raise AssertionError("guestd-hub exited with %d:\n%s" % (rc, self.stderr_text))
         return rc
 
     def __enter__(self):

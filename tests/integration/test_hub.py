@@ -273,6 +273,59 @@ class GlobDiscovery(unittest.TestCase):
         shutil.rmtree(d)
 
 
+NODE_XML = """<node>
+  <domain type='test'>
+    <name>lv-guest</name>
+    <uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</uuid>
+    <memory>65536</memory><vcpu>1</vcpu><os><type>hvm</type></os>
+    <devices>
+      <channel type='unix'>
+        <source mode='bind' path='%s'/>
+        <target type='virtio' name='org.guestd.agent.0'/>
+      </channel>
+    </devices>
+  </domain>
+  <domain type='test'>
+    <name>no-channel</name>
+    <uuid>6695eb01-f6a4-8304-79aa-97f2502e1940</uuid>
+    <memory>65536</memory><vcpu>1</vcpu><os><type>hvm</type></os>
+  </domain>
+</node>
+"""
+
+
+class LibvirtTestDriver(unittest.TestCase):
+    """libvirt's in-process test driver (test:///FILE): the listing, the live
+    XML's channel and the event loop on libuv, without libvirtd. Lifecycle
+    events and libvirtd restarts need the VM suite (tests/e2e)."""
+
+    def test_running_domains_with_the_channel_are_guests(self):
+        a = Agent(*FAST)
+        d = tempfile.mkdtemp(prefix="guestd-hub-lv-")
+        node = os.path.join(d, "node.xml")
+        with open(node, "w") as f:
+            f.write(NODE_XML % a.sock)
+        with Hub("discovery.libvirt_uri=test://" + node) as hub:
+            guests = hub.wait_list(lambda g: g.get("lv-guest", {}).get("state") == "up")
+            self.assertEqual(sorted(guests), ["lv-guest"])
+            self.assertEqual((guests["lv-guest"]["source"], guests["lv-guest"]["path"]),
+                             ("libvirt", a.sock))
+            c = hub.client()
+            c.send({"guest": "lv-guest", "id": 1, "cmd": "ping"})
+            self.assertEqual(c.response(1)["result"], {"pong": True})
+            c.close()
+            rc = hub.stop()
+        self.assertEqual(rc, 0)  # every libvirt handle closed: the loop ended clean
+        a.stop()
+        shutil.rmtree(d)
+
+    def test_unreachable_libvirt_is_retried_not_fatal(self):
+        with Hub("discovery.libvirt_uri=test:///nonexistent/node.xml") as hub:
+            time.sleep(0.3)
+            self.assertEqual(hub.list(), {})
+            self.assertIn("cannot connect to test:///nonexistent/node.xml", hub.stderr())
+
+
 class Configuration(unittest.TestCase):
     def run_hub(self, *args):
         return subprocess.run([HUB] + list(args), capture_output=True, text=True, timeout=10)
