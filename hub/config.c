@@ -65,6 +65,9 @@ const gd_cfg_key_t gd_hub_config_keys[] = {
             "HOST:PORT of the Prometheus endpoint (/metrics), or none"),
 
     HUB_STR(log, dir, "", 0, "Per-guest metrics logs under DIR/NAME/metrics.ndjson; empty: off"),
+    HUB_INT(log, max_bytes, "10485760", 4096, INT64_C(1099511627776),
+            "Size at which a guest's log is rotated"),
+    HUB_INT(log, keep, "5", 0, 100, "Rotated logs kept per guest"),
 
     {.name = NULL},
 };

@@ -273,6 +273,58 @@ class GlobDiscovery(unittest.TestCase):
         shutil.rmtree(d)
 
 
+class GuestLogs(unittest.TestCase):
+    def test_lines_byte_for_byte_rotated_and_kept_after_removal(self):
+        d = tempfile.mkdtemp(prefix="guestd-hub-logs-")
+        socks, logs = os.path.join(d, "socks"), os.path.join(d, "logs")
+        os.mkdir(socks)
+        a = Agent(*FAST)
+        os.rename(a.sock, os.path.join(socks, "web-1.sock"))
+        with Hub("discovery.globs=%s/*.sock" % socks, "log.dir=" + logs,
+                 "log.max_bytes=4096", "log.keep=2") as hub:
+            w = hub.client()
+            hub.wait_list(lambda g: g.get("web-1", {}).get("state") == "up")
+            w.send({"op": "watch", "guest": "web-1", "id": "w"})
+            w.response("w")
+            seen = []
+            while len(seen) < 12:
+                line = w.read_raw_line_until(time.time() + scaled(5))
+                if b'"event":"metrics"' in line or b'"event":"health"' in line:
+                    seen.append(line)
+            time.sleep(0.3)
+            # The guest goes: its logs stay.
+            os.unlink(os.path.join(socks, "web-1.sock"))
+            hub.wait_list(lambda g: "web-1" not in g)
+            w.close()
+        a.stop()
+        files = sorted(os.listdir(os.path.join(logs, "web-1")))
+        self.assertEqual(files, ["metrics.ndjson", "metrics.ndjson.1", "metrics.ndjson.2"])
+        lines = []
+        for name in ("metrics.ndjson.2", "metrics.ndjson.1", "metrics.ndjson"):
+            with open(os.path.join(logs, "web-1", name), "rb") as f:
+                data = f.read()
+            self.assertTrue(data.endswith(b"\n"))  # no torn line
+            self.assertLessEqual(len(data), 4096 + 8192)
+            lines += data.splitlines()
+        # What a watcher got is the guest's line with "guest" put first; the
+        # log holds the guest's line itself.
+        prefix = b'{"guest":"web-1",'
+        for line in seen:
+            self.assertTrue(line.startswith(prefix), line[:40])
+        logged = set(lines)
+        tail = [b"{" + x[len(prefix):] for x in seen[-4:]]
+        for x in tail:
+            self.assertIn(x, logged)
+        for x in lines:
+            self.assertIn(json.loads(x)["event"], ("metrics", "health"))
+        out = subprocess.run([GUESTCTL, "log", "summary", "--field", "cpu.usage_pct"] +
+                             [os.path.join(logs, "web-1", f) for f in files],
+                             capture_output=True, text=True, timeout=10)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("cpu.usage_pct", out.stdout)
+        shutil.rmtree(d)
+
+
 NODE_XML = """<node>
   <domain type='test'>
     <name>lv-guest</name>
