@@ -168,16 +168,7 @@ static int hub_ini_value(void *ctx, const char *section, const char *name, const
 int gd_hub_config_load_file(gd_hub_config_t *cfg, const char *path, int missing_ok, char *err,
                             size_t errlen)
 {
-    gd_hub_config_t *copy = malloc(sizeof(*copy));
-    if (copy == NULL) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        return -ENOMEM;
-    }
-    *copy = *cfg;
-    int rc = gd_cfg_load_ini(path, missing_ok, hub_ini_value, copy, err, errlen);
-    if (rc == 0) *cfg = *copy;
-    free(copy);
-    return rc;
+    return gd_cfg_load_over(cfg, sizeof(*cfg), path, missing_ok, hub_ini_value, err, errlen);
 }
 
 int gd_hub_parse_listen(const char *text, char *host, size_t hostlen, unsigned *port)
