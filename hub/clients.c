@@ -152,11 +152,12 @@ static gd_event_t *guest_line(const gd_guest_t *g, const char *event, const char
         len--;
     }
     if (len == 0) return NULL;
-    gd_buf_puts(&b, "{\"guest\":");
-    gd_buf_json_string(&b, g->name);
-    if (len > 2 || line[1] != '}') gd_buf_puts(&b, ",");
-    gd_buf_append(&b, line + 1, len - 1);
-    if (gd_buf_puts(&b, "\n") != 0) {
+    int rc = gd_buf_puts(&b, "{\"guest\":");
+    if (rc == 0) rc = gd_buf_json_string(&b, g->name);
+    if (rc == 0 && (len > 2 || line[1] != '}')) rc = gd_buf_puts(&b, ",");
+    if (rc == 0) rc = gd_buf_append(&b, line + 1, len - 1);
+    if (rc == 0) rc = gd_buf_puts(&b, "\n");
+    if (rc != 0) { /* out of memory: no torn line goes out */
         gd_buf_free(&b);
         return NULL;
     }
