@@ -11,7 +11,7 @@
 
 #include "agent/families.h"
 #include "agent/health.h"
-#include "agent/metrics_log.h"
+#include "core/metrics_log.h"
 #include "core/buf.h"
 #include "core/history.h"
 #include "core/log.h"

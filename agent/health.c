@@ -18,9 +18,9 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "agent/metrics_log.h"
-#include "agent/sd_notify.h"
 #include "core/log.h"
+#include "core/metrics_log.h"
+#include "agent/sd_notify.h"
 #include "collectors/metrics.h"
 #include "transport/channel.h"
 

@@ -13,7 +13,7 @@
  * `failing` (memory, fds) is what a restart cures: the systemd watchdog is
  * then no longer fed. Every other problem is `degraded`.
  *
- * Health also owns the metrics log (agent/metrics_log): it creates it from
+ * Health also owns the metrics log (core/metrics_log): it creates it from
  * the configuration, starts it with the loop, watches it, and stops it. */
 #ifndef GUESTD_HEALTH_H
 #define GUESTD_HEALTH_H
