@@ -16,8 +16,8 @@
 enum { T_USER, T_NICE, T_SYSTEM, T_IDLE, T_IOWAIT, T_IRQ, T_SOFTIRQ, T_STEAL, T_COUNT };
 
 /* The sample's names of the columns, members of "seconds". */
-static const char *const mode_names[T_COUNT] = {"user", "nice",    "system", "idle",
-                                                "iowait", "irq", "softirq", "steal"};
+static const char *const mode_names[T_COUNT] = {"user",   "nice", "system",  "idle",
+                                                "iowait", "irq",  "softirq", "steal"};
 
 typedef struct cpu_times_s {
     uint64_t t[T_COUNT];

@@ -42,8 +42,7 @@ static int pressure_init(void **state, const gd_collector_env_t *env, char *err,
 }
 
 /* "some avg10=0.13 avg60=1.85 avg300=1.87 total=13280456", then "full ...". */
-static int parse_psi(char *text, double *some, double *full, uint64_t *some_us,
-                     uint64_t *full_us)
+static int parse_psi(char *text, double *some, double *full, uint64_t *some_us, uint64_t *full_us)
 {
     char *cursor = text, *line, *f[5];
     int seen = 0;

@@ -327,7 +327,8 @@ static double sub(const cJSON *j, const char *section, const char *obj, const ch
 {
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, section);
     ck_assert_ptr_nonnull(s);
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(s, obj), key);
+    const cJSON *v =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(s, obj), key);
     ck_assert_msg(cJSON_IsNumber(v), "no number %s.%s.%s", section, obj, key);
     return v->valuedouble;
 }
@@ -363,8 +364,10 @@ START_TEST(test_counters_monotonic_and_match_proc)
         }
     }
     ck_assert_msg(busy_b > busy_a, "busy seconds did not grow: %f -> %f", busy_a, busy_b);
-    const char *const keys[][2] = {{"disks", "reads"},      {"disks", "read_bytes"},
-                                   {"disks", "write_bytes"}, {"network", "rx_bytes"},
+    const char *const keys[][2] = {{"disks", "reads"},
+                                   {"disks", "read_bytes"},
+                                   {"disks", "write_bytes"},
+                                   {"network", "rx_bytes"},
                                    {"network", "tx_packets"}};
     for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
         const cJSON *la = cJSON_GetObjectItem(a, keys[k][0]),

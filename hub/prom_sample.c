@@ -1,0 +1,239 @@
+/* A guest's metrics sample rendered into its per-family fragments, with
+ * node_exporter's names under the guestd_ prefix: base units, ratios, and
+ * the sample's cumulative counters as _total counters. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hub/prom_internal.h"
+
+static const cJSON *member(const cJSON *o, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(o, key);
+}
+
+/* The number at key, or 0 when it is missing (*ok cleared). */
+static double number(const cJSON *o, const char *key, int *ok)
+{
+    const cJSON *v = member(o, key);
+    if (cJSON_IsNumber(v)) return v->valuedouble;
+    *ok = 0;
+    return 0;
+}
+
+static const char *text(const cJSON *o, const char *key)
+{
+    const cJSON *v = member(o, key);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* One line of fam for g, when the sample has key in o. */
+static void simple(gd_prom_guest_t *g, gd_prom_family_t fam, const cJSON *o, const char *key,
+                   double scale)
+{
+    const cJSON *v = member(o, key);
+    if (cJSON_IsNumber(v)) gd_prom_line(&g->frag[fam].text, fam, g, v->valuedouble * scale);
+}
+
+static const char *const cpu_modes[] = {"user",   "nice", "system",  "idle",
+                                        "iowait", "irq",  "softirq", "steal"};
+
+static void cpu_seconds(gd_prom_guest_t *g, const char *cpu, const cJSON *seconds)
+{
+    gd_buf_t *b = &g->frag[F_CPU_SECONDS].text;
+    for (size_t i = 0; i < sizeof(cpu_modes) / sizeof(cpu_modes[0]); i++) {
+        const cJSON *v = member(seconds, cpu_modes[i]);
+        if (!cJSON_IsNumber(v)) continue;
+        gd_prom_begin(b, F_CPU_SECONDS, g);
+        gd_prom_label(b, "cpu", cpu);
+        gd_prom_label(b, "mode", cpu_modes[i]);
+        gd_prom_end(b, v->valuedouble);
+    }
+}
+
+static void render_cpu(gd_prom_guest_t *g, const cJSON *cpu)
+{
+    /* node_exporter has one series per CPU; the overall line only when
+     * the guest sent no per-CPU seconds. */
+    const cJSON *c;
+    int any = 0;
+    cJSON_ArrayForEach(c, member(cpu, "per_cpu"))
+    {
+        const cJSON *id = member(c, "cpu"), *seconds = member(c, "seconds");
+        if (!cJSON_IsNumber(id) || !cJSON_IsObject(seconds)) continue;
+        char name[24];
+        snprintf(name, sizeof(name), "%.0f", id->valuedouble);
+        cpu_seconds(g, name, seconds);
+        any = 1;
+    }
+    if (!any && cJSON_IsObject(member(cpu, "seconds")))
+        cpu_seconds(g, "all", member(cpu, "seconds"));
+}
+
+static void render_memory(gd_prom_guest_t *g, const cJSON *m)
+{
+    simple(g, F_MEM_TOTAL, m, "total_bytes", 1);
+    simple(g, F_MEM_AVAILABLE, m, "available_bytes", 1);
+    simple(g, F_SWAP_TOTAL, m, "swap_total_bytes", 1);
+    int ok = 1;
+    double total = number(m, "swap_total_bytes", &ok), used = number(m, "swap_used_bytes", &ok);
+    if (ok) gd_prom_line(&g->frag[F_SWAP_FREE].text, F_SWAP_FREE, g, total - used);
+}
+
+static void render_load(gd_prom_guest_t *g, const cJSON *l)
+{
+    simple(g, F_LOAD1, l, "load1", 1);
+    simple(g, F_LOAD5, l, "load5", 1);
+    simple(g, F_LOAD15, l, "load15", 1);
+    simple(g, F_PROCS_RUNNING, l, "procs_running", 1);
+    simple(g, F_THREADS, l, "procs_total", 1);
+}
+
+static void render_pressure(gd_prom_guest_t *g, const cJSON *p)
+{
+    simple(g, F_PSI_CPU_WAITING, p, "cpu_some_total_s", 1);
+    simple(g, F_PSI_MEM_WAITING, p, "memory_some_total_s", 1);
+    simple(g, F_PSI_MEM_STALLED, p, "memory_full_total_s", 1);
+    simple(g, F_PSI_IO_WAITING, p, "io_some_total_s", 1);
+    simple(g, F_PSI_IO_STALLED, p, "io_full_total_s", 1);
+}
+
+/* A line of fam labelled device="name" from key of entry e. */
+static void device_line(gd_prom_guest_t *g, gd_prom_family_t fam, const cJSON *e, const char *key)
+{
+    const cJSON *v = member(e, key);
+    if (!cJSON_IsNumber(v) && !cJSON_IsBool(v)) return;
+    gd_buf_t *b = &g->frag[fam].text;
+    gd_prom_begin(b, fam, g);
+    gd_prom_label(b, "device", text(e, "name"));
+    gd_prom_end(b, cJSON_IsBool(v) ? (cJSON_IsTrue(v) ? 1 : 0) : v->valuedouble);
+}
+
+static void render_disks(gd_prom_guest_t *g, const cJSON *disks)
+{
+    const cJSON *d;
+    cJSON_ArrayForEach(d, disks)
+    {
+        device_line(g, F_DISK_READS, d, "reads");
+        device_line(g, F_DISK_WRITES, d, "writes");
+        device_line(g, F_DISK_READ_BYTES, d, "read_bytes");
+        device_line(g, F_DISK_WRITTEN_BYTES, d, "write_bytes");
+        device_line(g, F_DISK_IO_TIME, d, "io_time_s");
+    }
+}
+
+static void render_network(gd_prom_guest_t *g, const cJSON *ifaces)
+{
+    const cJSON *i;
+    cJSON_ArrayForEach(i, ifaces)
+    {
+        device_line(g, F_NET_UP, i, "up");
+        device_line(g, F_NET_RX_BYTES, i, "rx_bytes");
+        device_line(g, F_NET_TX_BYTES, i, "tx_bytes");
+        device_line(g, F_NET_RX_PACKETS, i, "rx_packets");
+        device_line(g, F_NET_TX_PACKETS, i, "tx_packets");
+        device_line(g, F_NET_RX_ERRS, i, "rx_errors");
+        device_line(g, F_NET_TX_ERRS, i, "tx_errors");
+        device_line(g, F_NET_RX_DROP, i, "rx_dropped");
+        device_line(g, F_NET_TX_DROP, i, "tx_dropped");
+    }
+}
+
+static void fs_line(gd_prom_guest_t *g, gd_prom_family_t fam, const cJSON *fs, double v)
+{
+    gd_buf_t *b = &g->frag[fam].text;
+    gd_prom_begin(b, fam, g);
+    gd_prom_label(b, "device", text(fs, "device"));
+    gd_prom_label(b, "fstype", text(fs, "type"));
+    gd_prom_label(b, "mountpoint", text(fs, "mount"));
+    gd_prom_end(b, v);
+}
+
+static void render_filesystems(gd_prom_guest_t *g, const cJSON *list)
+{
+    const cJSON *fs;
+    cJSON_ArrayForEach(fs, list)
+    {
+        /* As node_exporter: a mount that did not answer has its error flag
+         * alone, not zeros that would read as an empty disk. */
+        int ok = strcmp(text(fs, "status"), "ok") == 0;
+        fs_line(g, F_FS_ERROR, fs, ok ? 0 : 1);
+        if (!ok) continue;
+        int have = 1;
+        double total = number(fs, "total_bytes", &have), used = number(fs, "used_bytes", &have),
+               avail = number(fs, "avail_bytes", &have);
+        if (have) {
+            fs_line(g, F_FS_SIZE, fs, total);
+            fs_line(g, F_FS_FREE, fs, total - used);
+            fs_line(g, F_FS_AVAIL, fs, avail);
+        }
+        int inodes = 1;
+        double files = number(fs, "inodes_total", &inodes),
+               files_free = number(fs, "inodes_free", &inodes);
+        if (inodes) {
+            fs_line(g, F_FS_FILES, fs, files);
+            fs_line(g, F_FS_FILES_FREE, fs, files_free);
+        }
+    }
+}
+
+static void render_top(gd_prom_guest_t *g, const cJSON *procs)
+{
+    const cJSON *t;
+    cJSON_ArrayForEach(t, member(procs, "top"))
+    {
+        char pid[24];
+        snprintf(pid, sizeof(pid), "%.0f",
+                 cJSON_IsNumber(member(t, "pid")) ? member(t, "pid")->valuedouble : 0.0);
+        int ok = 1;
+        double cpu = number(t, "cpu_pct", &ok) / 100.0, rss = number(t, "rss_bytes", &ok);
+        if (!ok) continue;
+        gd_buf_t *b = &g->frag[F_TOP_CPU].text;
+        gd_prom_begin(b, F_TOP_CPU, g);
+        gd_prom_label(b, "pid", pid);
+        gd_prom_label(b, "name", text(t, "name"));
+        gd_prom_end(b, cpu);
+        b = &g->frag[F_TOP_RSS].text;
+        gd_prom_begin(b, F_TOP_RSS, g);
+        gd_prom_label(b, "pid", pid);
+        gd_prom_label(b, "name", text(t, "name"));
+        gd_prom_end(b, rss);
+    }
+}
+
+/* The families a sample fills, cleared before each one. */
+static const gd_prom_family_t sample_families[] = {
+    F_LAST_SAMPLE,        F_BOOT_TIME,      F_CPU_SECONDS,     F_MEM_TOTAL,       F_MEM_AVAILABLE,
+    F_SWAP_TOTAL,         F_SWAP_FREE,      F_LOAD1,           F_LOAD5,           F_LOAD15,
+    F_PROCS_RUNNING,      F_THREADS,        F_PSI_CPU_WAITING, F_PSI_MEM_WAITING, F_PSI_MEM_STALLED,
+    F_PSI_IO_WAITING,     F_PSI_IO_STALLED, F_DISK_READS,      F_DISK_WRITES,     F_DISK_READ_BYTES,
+    F_DISK_WRITTEN_BYTES, F_DISK_IO_TIME,   F_FS_SIZE,         F_FS_FREE,         F_FS_AVAIL,
+    F_FS_FILES,           F_FS_FILES_FREE,  F_FS_ERROR,        F_NET_UP,          F_NET_RX_BYTES,
+    F_NET_TX_BYTES,       F_NET_RX_PACKETS, F_NET_TX_PACKETS,  F_NET_RX_ERRS,     F_NET_TX_ERRS,
+    F_NET_RX_DROP,        F_NET_TX_DROP,    F_TOP_CPU,         F_TOP_RSS,
+};
+
+int gd_prom_render_sample(gd_prom_t *p, gd_prom_guest_t *g, const cJSON *data, int64_t ts_ms)
+{
+    const size_t nfam = sizeof(sample_families) / sizeof(sample_families[0]);
+    for (size_t i = 0; i < nfam; i++)
+        gd_buf_reset(&g->frag[sample_families[i]].text);
+    double ts = (double)ts_ms / 1000.0;
+    gd_prom_line(&g->frag[F_LAST_SAMPLE].text, F_LAST_SAMPLE, g, ts);
+    const cJSON *up = member(data, "uptime_s");
+    if (cJSON_IsNumber(up))
+        gd_prom_line(&g->frag[F_BOOT_TIME].text, F_BOOT_TIME, g,
+                     (double)(int64_t)(ts - up->valuedouble));
+    render_cpu(g, member(data, "cpu"));
+    render_memory(g, member(data, "memory"));
+    render_load(g, member(data, "load"));
+    render_pressure(g, member(data, "pressure"));
+    render_disks(g, member(data, "disks"));
+    render_filesystems(g, member(data, "filesystems"));
+    render_network(g, member(data, "network"));
+    if (p->top_processes) render_top(g, member(data, "processes"));
+    for (size_t i = 0; i < nfam; i++) {
+        if (gd_prom_frag_seal(p, &g->frag[sample_families[i]]) < 0) return -ENOMEM;
+    }
+    return 0;
+}
