@@ -15,6 +15,8 @@ const gd_prom_family_desc_t gd_prom_families[F_COUNT] = {
     [F_UP] = {"guestd_up", "gauge",
               "1 when the hub holds the guest's port and its latest sample is younger than 3 "
               "intervals."},
+    [F_CONNECTED] = {"guestd_guest_connected", "gauge",
+                     "1 while the hub holds a connection to the guest's port."},
     [F_LAST_SAMPLE] = {"guestd_last_sample_timestamp_seconds", "gauge",
                        "When the guest made its latest sample (guest clock)."},
     [F_INFO] = {"guestd_guest_info", "gauge", "The guest's OS, kernel and agent version."},
@@ -236,11 +238,18 @@ int gd_prom_guest_new(gd_prom_t *p, gd_prom_guest_t **out, const char *domain)
         gd_prom_escape(&g->label, domain);
         if (gd_buf_puts(&g->label, "\"") < 0) r = -ENOMEM;
     }
-    for (int v = 0; v < 2 && r == 0; v++) {
+    for (int v = 0; v < 2; v++) {
         gd_buf_init(&g->up[v].text);
         gd_buf_init(&g->up[v].z);
+        gd_buf_init(&g->conn[v].text);
+        gd_buf_init(&g->conn[v].z);
+    }
+    for (int v = 0; v < 2 && r == 0; v++) {
         gd_prom_line(&g->up[v].text, F_UP, g, v);
-        r = g->up[v].text.len ? gd_prom_frag_seal(p, &g->up[v]) : -ENOMEM;
+        gd_prom_line(&g->conn[v].text, F_CONNECTED, g, v);
+        r = g->up[v].text.len && g->conn[v].text.len ? 0 : -ENOMEM;
+        if (r == 0) r = gd_prom_frag_seal(p, &g->up[v]);
+        if (r == 0) r = gd_prom_frag_seal(p, &g->conn[v]);
     }
     if (r < 0) {
         gd_prom_guest_free(g);
@@ -255,8 +264,10 @@ void gd_prom_guest_free(gd_prom_guest_t *g)
     if (!g) return;
     for (int i = 0; i < F_COUNT; i++)
         frag_free(&g->frag[i]);
-    frag_free(&g->up[0]);
-    frag_free(&g->up[1]);
+    for (int v = 0; v < 2; v++) {
+        frag_free(&g->up[v]);
+        frag_free(&g->conn[v]);
+    }
     gd_buf_free(&g->label);
     free(g->domain);
     free(g);
@@ -407,12 +418,15 @@ int gd_prom_render(gd_prom_t *p, gd_prom_guest_t *const *guests, size_t n,
     for (int fam = 0; fam < F_COUNT; fam++) {
         int any = 0;
         for (size_t i = 0; i < n && !any; i++)
-            any = fam == F_UP || (live[i] && guests[i]->frag[fam].text.len > 0);
+            any =
+                fam == F_UP || fam == F_CONNECTED || (live[i] && guests[i]->frag[fam].text.len > 0);
         if (!any) continue;
         sink_piece(&s, &p->header[fam]);
         for (size_t i = 0; i < n; i++) {
             if (fam == F_UP)
                 sink_piece(&s, &guests[i]->up[live[i]]);
+            else if (fam == F_CONNECTED)
+                sink_piece(&s, &guests[i]->conn[guests[i]->connected != 0]);
             else if (live[i])
                 sink_piece(&s, &guests[i]->frag[fam]);
         }

@@ -13,6 +13,7 @@
 /* The guests' families, in exposition order. */
 typedef enum {
     F_UP,
+    F_CONNECTED,
     F_LAST_SAMPLE,
     F_INFO,
     F_BOOT_TIME,
@@ -78,7 +79,8 @@ struct gd_prom_guest_s {
     char *domain;
     gd_buf_t label; /* domain="..." escaped */
     gd_prom_frag_t frag[F_COUNT];
-    gd_prom_frag_t up[2]; /* guestd_up 0 and 1, made once */
+    gd_prom_frag_t up[2];   /* guestd_up 0 and 1, made once */
+    gd_prom_frag_t conn[2]; /* guestd_guest_connected 0 and 1 */
     int connected, have_sample;
     int64_t rx_ms, interval_ms;
 };

@@ -239,13 +239,15 @@ START_TEST(test_silent_or_gone_guest_keeps_only_up_zero)
     t = render(p, gs, 2, 3001, 0, &len);
     assert_has(t, "guestd_up{domain=\"quiet\"} 0");
     assert_has(t, "guestd_up{domain=\"live\"} 1");
-    ck_assert_ptr_null(strstr(t, "domain=\"quiet\",")); /* no other series of it */
-    ck_assert_int_eq(count(t, "domain=\"quiet\""), 1);
+    ck_assert_ptr_null(strstr(t, "domain=\"quiet\","));          /* no other series of it */
+    assert_has(t, "guestd_guest_connected{domain=\"quiet\"} 1"); /* port held, samples stopped */
+    ck_assert_int_eq(count(t, "domain=\"quiet\""), 2);
     free(t);
     /* A guest whose connection dropped goes at once. */
     gd_prom_guest_connected(gs[0], 0);
     t = render(p, gs, 2, 10000, 0, &len);
     assert_has(t, "guestd_up{domain=\"live\"} 0");
+    assert_has(t, "guestd_guest_connected{domain=\"live\"} 0");
     ck_assert_ptr_null(strstr(t, "guestd_cpu_seconds_total"));
     ck_assert_ptr_null(strstr(t, "# TYPE guestd_cpu_seconds_total")); /* no empty family */
     free(t);
