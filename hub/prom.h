@@ -1,8 +1,8 @@
 /* The hub's Prometheus exposition (text format 0.0.4): each guest's latest
  * hello, sample and health report rendered once, when they arrive, into one
- * cached fragment per metric family (plain and raw-deflated), so a scrape
- * only concatenates fragments family by family, keeping each family's
- * samples together as the format requires. */
+ * cached text fragment per metric family, so a scrape only concatenates
+ * fragments family by family (keeping each family's samples together, as
+ * the format requires), through one level-1 deflate when gzip is asked. */
 #ifndef GUESTD_HUB_PROM_H
 #define GUESTD_HUB_PROM_H
 

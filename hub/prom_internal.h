@@ -68,11 +68,9 @@ typedef struct gd_prom_family_s {
 
 extern const gd_prom_family_desc_t gd_prom_families[F_COUNT];
 
-/* One guest's lines of one family, and the same bytes as raw deflate
- * blocks ending on a byte boundary (a sync flush), ready to be spliced
- * into a gzip stream. */
+/* One guest's lines of one family. */
 typedef struct gd_prom_frag_s {
-    gd_buf_t text, z;
+    gd_buf_t text;
 } gd_prom_frag_t;
 
 struct gd_prom_guest_s {
@@ -87,13 +85,10 @@ struct gd_prom_guest_s {
 
 struct gd_prom_s {
     int top_processes;
-    z_stream z;
+    z_stream z;                     /* the scrape's gzip stream, reset for each */
     gd_prom_frag_t header[F_COUNT]; /* # HELP and # TYPE of each family */
     gd_buf_t scratch;
 };
-
-/* Compresses f->text into f->z. 0 or -ENOMEM. */
-int gd_prom_frag_seal(gd_prom_t *p, gd_prom_frag_t *f);
 
 /* Writes `name{domain="x"` (then labels, then the value with gd_prom_end). */
 void gd_prom_begin(gd_buf_t *b, gd_prom_family_t fam, const gd_prom_guest_t *g);

@@ -232,8 +232,7 @@ int gd_prom_render_sample(gd_prom_t *p, gd_prom_guest_t *g, const cJSON *data, i
     render_filesystems(g, member(data, "filesystems"));
     render_network(g, member(data, "network"));
     if (p->top_processes) render_top(g, member(data, "processes"));
-    for (size_t i = 0; i < nfam; i++) {
-        if (gd_prom_frag_seal(p, &g->frag[sample_families[i]]) < 0) return -ENOMEM;
-    }
+    /* A fragment that could not grow was emptied (gd_prom_end): the family
+     * is missing for this guest until the next sample, never torn. */
     return 0;
 }
