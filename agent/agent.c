@@ -77,6 +77,8 @@ static void publish_hello(gd_agent_t *a)
         cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(sys, "kernel"), "release");
     cJSON_AddStringToObject(data, "os", cJSON_IsString(os) ? os->valuestring : "Linux");
     cJSON_AddStringToObject(data, "kernel", cJSON_IsString(kernel) ? kernel->valuestring : "");
+    /* So a host knows when a sample is late before it has seen two. */
+    cJSON_AddNumberToObject(data, "metrics_interval_ms", (double)a->cfg.metrics.interval_ms);
     cJSON_Delete(sys);
     /* hello is for the host that just attached, not a broadcast: it goes
      * straight to the channel, first, with a seq from the bus's sequence. */

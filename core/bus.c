@@ -115,6 +115,21 @@ gd_event_t *gd_event_new_raw(const char *name, uint64_t seq, int64_t ts_ms, cons
     return ev;
 }
 
+gd_event_t *gd_event_new_line(const char *name, const char *line, size_t len)
+{
+    gd_event_t *ev = malloc(sizeof(*ev) + len + 1);
+    if (!ev) return NULL;
+    memset(ev, 0, sizeof(*ev));
+    ev->refs = 1;
+    snprintf(ev->name, sizeof(ev->name), "%s", name);
+    ev->line = (char *)(ev + 1);
+    ev->len = len;
+    memcpy(ev->line, line, len);
+    ev->line[len] = '\0';
+    atomic_fetch_add_explicit(&live_events, 1, memory_order_relaxed);
+    return ev;
+}
+
 gd_event_t *gd_event_new(const char *name, uint64_t seq, int64_t ts_ms, const cJSON *data)
 {
     if (!data) return gd_event_new_raw(name, seq, ts_ms, NULL, 0);

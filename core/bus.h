@@ -35,6 +35,10 @@ gd_event_t *gd_event_new(const char *name, uint64_t seq, int64_t ts_ms, const cJ
  * (data_len bytes, copied as is; NULL or 0 bytes means {}). */
 gd_event_t *gd_event_new_raw(const char *name, uint64_t seq, int64_t ts_ms, const char *data_json,
                              size_t data_len);
+/* An event whose whole line (ending in '\n', len bytes) was built by the
+ * caller, copied as is; seq, ts_ms and data_off/data_len are 0 (the hub
+ * passes a guest's events on with its name added). */
+gd_event_t *gd_event_new_line(const char *name, const char *line, size_t len);
 /* References are counted without atomics: share an event on one thread (the
  * loop's). Both accept NULL. */
 gd_event_t *gd_event_ref(gd_event_t *ev);

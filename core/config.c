@@ -143,19 +143,19 @@ const gd_cfg_key_t gd_config_keys[] = {
     {.name = NULL},
 };
 
-static int64_t *int_field(gd_config_t *cfg, const gd_cfg_key_t *key)
+static int64_t *int_field(void *base, const gd_cfg_key_t *key)
 {
-    return (int64_t *)((char *)cfg + key->offset);
+    return (int64_t *)((char *)base + key->offset);
 }
 
-static int64_t int_value(const gd_config_t *cfg, const gd_cfg_key_t *key)
+static int64_t int_value(const void *base, const gd_cfg_key_t *key)
 {
-    return *(const int64_t *)((const char *)cfg + key->offset);
+    return *(const int64_t *)((const char *)base + key->offset);
 }
 
-static const char *str_value(const gd_config_t *cfg, const gd_cfg_key_t *key)
+static const char *str_value(const void *base, const gd_cfg_key_t *key)
 {
-    return (const char *)cfg + key->offset;
+    return (const char *)base + key->offset;
 }
 
 static size_t field_size(const gd_cfg_key_t *key)
@@ -170,15 +170,21 @@ static const char *enum_name(const gd_cfg_key_t *key, int64_t index)
     return NULL;
 }
 
-static const gd_cfg_key_t *find_key(const char *section, size_t section_len, const char *name,
-                                    size_t name_len)
+const gd_cfg_key_t *gd_cfg_find(const gd_cfg_key_t *table, const char *section, size_t section_len,
+                                const char *name, size_t name_len)
 {
-    for (const gd_cfg_key_t *k = gd_config_keys; k->name != NULL; k++) {
+    for (const gd_cfg_key_t *k = table; k->name != NULL; k++) {
         if (strlen(k->section) == section_len && memcmp(k->section, section, section_len) == 0 &&
             strlen(k->name) == name_len && memcmp(k->name, name, name_len) == 0)
             return k;
     }
     return NULL;
+}
+
+static const gd_cfg_key_t *find_key(const char *section, size_t section_len, const char *name,
+                                    size_t name_len)
+{
+    return gd_cfg_find(gd_config_keys, section, section_len, name, name_len);
 }
 
 const gd_cfg_key_t *gd_config_find(const char *dotted)
@@ -270,6 +276,12 @@ static int check_string(const gd_cfg_key_t *key, const char *value, size_t len, 
 int gd_config_set_value(gd_config_t *cfg, const gd_cfg_key_t *key, const char *value, char *err,
                         size_t errlen)
 {
+    return gd_cfg_set_value(cfg, key, value, err, errlen);
+}
+
+int gd_cfg_set_value(void *base, const gd_cfg_key_t *key, const char *value, char *err,
+                     size_t errlen)
+{
     char range[256];
     int64_t v = 0;
 
@@ -303,13 +315,13 @@ int gd_config_set_value(gd_config_t *cfg, const gd_cfg_key_t *key, const char *v
         int rc = check_string(key, value, len, err, errlen);
         if (rc != 0) return rc;
         /* NUL-padded, so equal configurations are equal bytes (memcmp). */
-        char *dst = (char *)cfg + key->offset;
+        char *dst = (char *)base + key->offset;
         memset(dst, 0, GD_CFG_STR_MAX);
         memcpy(dst, value, len);
         return 0;
     }
     }
-    *int_field(cfg, key) = v;
+    *int_field(base, key) = v;
     return 0;
 }
 
@@ -361,8 +373,9 @@ typedef struct load_s {
     int read_errno;
     int too_long_line; /* number of a line longer than inih's buffer */
     int too_long_max;
-    gd_config_t cfg; /* the copy being filled; cfg is replaced on success */
-    int err_line;    /* first line a value was refused on */
+    gd_cfg_ini_cb cb;
+    void *ctx;
+    int err_line; /* first line a value was refused on */
     char why[1024];
 } load_t;
 
@@ -399,24 +412,15 @@ static int on_ini_value(void *user, const char *section, const char *name, const
     load_t *ld = user;
 
     if (ld->err_line != 0) return 0;
-    const gd_cfg_key_t *key = find_key(section, strlen(section), name, strlen(name));
-    if (key == NULL) {
-        if (section[0] == '\0')
-            snprintf(ld->why, sizeof(ld->why), "unknown key '%s' (outside any [section])", name);
-        else
-            snprintf(ld->why, sizeof(ld->why), "unknown key '%s.%s'", section, name);
-        ld->err_line = ld->lineno;
-        return 0;
-    }
-    if (gd_config_set_value(&ld->cfg, key, value, ld->why, sizeof(ld->why)) != 0) {
+    if (ld->cb(ld->ctx, section, name, value, ld->why, sizeof(ld->why)) != 0) {
         ld->err_line = ld->lineno;
         return 0;
     }
     return 1;
 }
 
-int gd_config_load_file(gd_config_t *cfg, const char *path, int missing_ok, char *err,
-                        size_t errlen)
+int gd_cfg_load_ini(const char *path, int missing_ok, gd_cfg_ini_cb cb, void *ctx, char *err,
+                    size_t errlen)
 {
     load_t *ld;
     int rc;
@@ -435,12 +439,13 @@ int gd_config_load_file(gd_config_t *cfg, const char *path, int missing_ok, char
         return -ENOMEM;
     }
     ld->file = file;
-    ld->cfg = *cfg;
+    ld->cb = cb;
+    ld->ctx = ctx;
     raise_ini_line_limit();
     int line = ini_parse_stream(read_line, ld, on_ini_value, ld);
 
     /* Errors in file order: inih reports the first bad line, whether a
-     * syntax error or a value on_ini_value refused; reading stops at a line
+     * syntax error or a value the callback refused; reading stops at a line
      * too long or a read error, so those come after it. */
     if (line > 0 && line == ld->err_line) {
         snprintf(err, errlen, "%s:%d: %s", path, line, ld->why);
@@ -459,12 +464,44 @@ int gd_config_load_file(gd_config_t *cfg, const char *path, int missing_ok, char
                  ld->too_long_max);
         rc = -EINVAL;
     } else {
-        *cfg = ld->cfg;
         rc = 0;
     }
     free(ld->line);
     free(ld);
     fclose(file);
+    return rc;
+}
+
+int gd_cfg_unknown_key(const char *section, const char *name, char *why, size_t whylen)
+{
+    if (section[0] == '\0')
+        snprintf(why, whylen, "unknown key '%s' (outside any [section])", name);
+    else
+        snprintf(why, whylen, "unknown key '%s.%s'", section, name);
+    return -EINVAL;
+}
+
+/* The agent's keys, into the copy being filled. */
+static int agent_ini_value(void *ctx, const char *section, const char *name, const char *value,
+                           char *why, size_t whylen)
+{
+    const gd_cfg_key_t *key = find_key(section, strlen(section), name, strlen(name));
+    if (key == NULL) return gd_cfg_unknown_key(section, name, why, whylen);
+    return gd_cfg_set_value(ctx, key, value, why, whylen);
+}
+
+int gd_config_load_file(gd_config_t *cfg, const char *path, int missing_ok, char *err,
+                        size_t errlen)
+{
+    gd_config_t *copy = malloc(sizeof(*copy));
+    if (copy == NULL) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -ENOMEM;
+    }
+    *copy = *cfg; /* cfg is only changed when the whole file is good */
+    int rc = gd_cfg_load_ini(path, missing_ok, agent_ini_value, copy, err, errlen);
+    if (rc == 0) *cfg = *copy;
+    free(copy);
     return rc;
 }
 
@@ -495,6 +532,11 @@ int gd_config_key_differs(const gd_config_t *a, const gd_config_t *b, const gd_c
 
 void gd_config_format_value(const gd_config_t *cfg, const gd_cfg_key_t *key, char *buf, size_t len)
 {
+    gd_cfg_format_value(cfg, key, buf, len);
+}
+
+void gd_cfg_format_value(const void *cfg, const gd_cfg_key_t *key, char *buf, size_t len)
+{
     int64_t v = key->type == GD_CFG_STRING ? 0 : int_value(cfg, key);
     const char *name;
 
@@ -520,14 +562,19 @@ void gd_config_format_value(const gd_config_t *cfg, const gd_cfg_key_t *key, cha
 
 void gd_config_dump(const gd_config_t *cfg, FILE *out)
 {
+    fputs("; guestd configuration (guestd --dump-config).\n"
+          "; runtime: applied on reload (SIGHUP, config.set); restart: read at startup.\n",
+          out);
+    gd_cfg_dump_table(cfg, gd_config_keys, out);
+}
+
+void gd_cfg_dump_table(const void *base, const gd_cfg_key_t *table, FILE *out)
+{
     const char *section = NULL;
     char value[GD_CFG_STR_MAX + 32];
     char range[256];
 
-    fputs("; guestd configuration (guestd --dump-config).\n"
-          "; runtime: applied on reload (SIGHUP, config.set); restart: read at startup.\n",
-          out);
-    for (const gd_cfg_key_t *k = gd_config_keys; k->name != NULL; k++) {
+    for (const gd_cfg_key_t *k = table; k->name != NULL; k++) {
         if (section == NULL || strcmp(section, k->section) != 0) {
             section = k->section;
             fprintf(out, "\n[%s]\n", section);
@@ -536,7 +583,7 @@ void gd_config_dump(const gd_config_t *cfg, FILE *out)
         const char *def = k->default_value;
         fprintf(out, "; %s (default: %s; allowed: %s; %s)\n", k->help,
                 def[0] != '\0' ? def : "\"\"", range, k->runtime ? "runtime" : "restart");
-        gd_config_format_value(cfg, k, value, sizeof(value));
+        gd_cfg_format_value(base, k, value, sizeof(value));
         if (value[0] == '\0')
             fprintf(out, "%s =\n", k->name);
         else

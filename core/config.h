@@ -130,4 +130,25 @@ cJSON *gd_config_value_json(const gd_config_t *cfg, const gd_cfg_key_t *key);
 /* Describes the allowed values of a key ("100..86400000", "error|warn|...").*/
 void gd_config_describe_range(const gd_cfg_key_t *key, char *buf, size_t len);
 
+/* The same loops over any table of gd_cfg_key_t whose offsets point into
+ * base (guestd-hub's configuration uses them with its own table). */
+const gd_cfg_key_t *gd_cfg_find(const gd_cfg_key_t *table, const char *section, size_t section_len,
+                                const char *name, size_t name_len);
+int gd_cfg_set_value(void *base, const gd_cfg_key_t *key, const char *value, char *err,
+                     size_t errlen);
+void gd_cfg_format_value(const void *base, const gd_cfg_key_t *key, char *buf, size_t len);
+/* Called for every name = value of an INI file: 0 takes it, a negative
+ * errno refuses it with why ("FILE:LINE: why" is then the load's error). */
+typedef int (*gd_cfg_ini_cb)(void *ctx, const char *section, const char *name, const char *value,
+                             char *why, size_t whylen);
+/* Reads an INI file with libinih, line limits and error texts as
+ * gd_config_load_file (which is this with the agent's table). */
+int gd_cfg_load_ini(const char *path, int missing_ok, gd_cfg_ini_cb cb, void *ctx, char *err,
+                    size_t errlen);
+/* Every key of table as gd_config_dump writes them ([section], a comment
+ * with help and range, name = value). */
+void gd_cfg_dump_table(const void *base, const gd_cfg_key_t *table, FILE *out);
+/* Writes "unknown key 'SECTION.NAME'" into why; returns -EINVAL. */
+int gd_cfg_unknown_key(const char *section, const char *name, char *why, size_t whylen);
+
 #endif

@@ -29,6 +29,14 @@ void gd_log_init(void)
     under_journald = getenv("JOURNAL_STREAM") != NULL;
 }
 
+/* The program's name in each line ("guestd", "guestd-hub"). */
+static const char *log_name = "guestd";
+
+void gd_log_set_name(const char *name)
+{
+    log_name = name;
+}
+
 void gd_log_set_level(gd_log_level_t level)
 {
     current_level = level;
@@ -71,7 +79,7 @@ void gd_logv(gd_log_level_t level, const char *fmt, va_list ap)
         gmtime_r(&ts.tv_sec, &tm);
         n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
         n += (size_t)snprintf(line + n, sizeof(line) - n,
-                              ".%03ldZ guestd[%d] %s: ", ts.tv_nsec / 1000000, (int)getpid(),
+                              ".%03ldZ %s[%d] %s: ", ts.tv_nsec / 1000000, log_name, (int)getpid(),
                               level_names[level]);
     }
     int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);

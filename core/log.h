@@ -16,6 +16,8 @@ typedef enum {
  * carries no timestamp (journald adds its own). */
 void gd_log_init(void);
 void gd_log_set_level(gd_log_level_t level);
+/* The name each line carries (default "guestd"); a string that lives on. */
+void gd_log_set_name(const char *name);
 gd_log_level_t gd_log_get_level(void);
 /* Returns 0 and sets *out for "error", "warn", "info", "debug"; -EINVAL else. */
 int gd_log_level_parse(const char *name, gd_log_level_t *out);

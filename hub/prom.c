@@ -260,6 +260,10 @@ int gd_prom_guest_hello(gd_prom_t *p, gd_prom_guest_t *g, const cJSON *hello)
     gd_prom_label(b, "kernel", string_at(hello, "kernel", ""));
     gd_prom_label(b, "agent_version", string_at(hello, "version", ""));
     gd_prom_end(b, 1);
+    /* The agent's interval, until samples show the one it runs at. */
+    const cJSON *iv = cJSON_GetObjectItemCaseSensitive(hello, "metrics_interval_ms");
+    if (!g->interval_known && cJSON_IsNumber(iv) && iv->valuedouble >= 1)
+        g->interval_ms = (int64_t)iv->valuedouble;
     (void)p;
     return b->len ? 0 : -ENOMEM;
 }
@@ -269,7 +273,10 @@ int gd_prom_guest_sample(gd_prom_t *p, gd_prom_guest_t *g, const cJSON *data, in
 {
     g->have_sample = 1;
     g->rx_ms = rx_ms;
-    if (interval_ms > 0) g->interval_ms = interval_ms;
+    if (interval_ms > 0) {
+        g->interval_ms = interval_ms;
+        g->interval_known = 1;
+    }
     return gd_prom_render_sample(p, g, data, ts_ms);
 }
 

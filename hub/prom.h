@@ -18,7 +18,8 @@
 /* A guest that has not sent a sample for this many of its intervals loses
  * its series (guestd_up 0, nothing else). */
 #define GD_PROM_STALE_INTERVALS 3
-/* The interval assumed until two samples have shown the real one. */
+/* The interval assumed until hello's metrics_interval_ms or two samples
+ * have shown the real one. */
 #define GD_PROM_DEFAULT_INTERVAL_MS 30000
 
 typedef struct gd_prom_s gd_prom_t;

@@ -80,6 +80,7 @@ struct gd_prom_guest_s {
     gd_prom_frag_t up[2];   /* guestd_up 0 and 1, made once */
     gd_prom_frag_t conn[2]; /* guestd_guest_connected 0 and 1 */
     int connected, have_sample;
+    int interval_known; /* interval_ms measured between two samples */
     int64_t rx_ms, interval_ms;
 };
 

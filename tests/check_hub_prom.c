@@ -264,6 +264,32 @@ START_TEST(test_silent_or_gone_guest_keeps_only_up_zero)
 }
 END_TEST
 
+/* Before two samples show it, the interval is the one hello announced. */
+START_TEST(test_interval_from_hello_until_measured)
+{
+    gd_prom_t *p;
+    ck_assert_int_eq(gd_prom_new(&p, 0), 0);
+    gd_prom_guest_t *g;
+    ck_assert_int_eq(gd_prom_guest_new(p, &g, "vm"), 0);
+    gd_prom_guest_connected(g, 1);
+    cJSON *hello = cJSON_Parse("{\"version\":\"1.0.0\",\"metrics_interval_ms\":2000}");
+    ck_assert_int_eq(gd_prom_guest_hello(p, g, hello), 0);
+    ck_assert_int_eq(
+        gd_prom_guest_sample(p, g, cJSON_GetObjectItem(events[1], "data"), sample_ts, 0, 0), 0);
+    ck_assert(gd_prom_guest_up(g, 6000));
+    ck_assert(!gd_prom_guest_up(g, 6001));
+    /* Measured: 500 ms between samples wins over hello, even a later hello. */
+    ck_assert_int_eq(
+        gd_prom_guest_sample(p, g, cJSON_GetObjectItem(events[1], "data"), sample_ts, 500, 500), 0);
+    ck_assert_int_eq(gd_prom_guest_hello(p, g, hello), 0);
+    ck_assert(gd_prom_guest_up(g, 2000));
+    ck_assert(!gd_prom_guest_up(g, 2001));
+    cJSON_Delete(hello);
+    gd_prom_guest_free(g);
+    gd_prom_free(p);
+}
+END_TEST
+
 START_TEST(test_a_sample_replaces_the_previous_one)
 {
     gd_prom_t *p;
@@ -360,6 +386,7 @@ static Suite *prom_suite(void)
     tcase_add_test(tc, test_families_contiguous_across_guests);
     tcase_add_test(tc, test_gzip_inflates_to_the_text);
     tcase_add_test(tc, test_silent_or_gone_guest_keeps_only_up_zero);
+    tcase_add_test(tc, test_interval_from_hello_until_measured);
     tcase_add_test(tc, test_a_sample_replaces_the_previous_one);
     tcase_add_test(tc, test_self_metrics);
     tcase_add_test(tc, test_promtool_accepts_it);

@@ -198,6 +198,24 @@ void gd_ctl_print_pretty(FILE *out, const cJSON *item)
 
 /* ---- call ---- */
 
+int gd_client_send_json(gd_client_t *c, const cJSON *msg)
+{
+    char *text = cJSON_PrintUnformatted(msg);
+    if (text == NULL) return -ENOMEM;
+    size_t tlen = strlen(text);
+    /* One write of the line and its newline. */
+    char *line = malloc(tlen + 2);
+    int r = -ENOMEM;
+    if (line) {
+        memcpy(line, text, tlen);
+        line[tlen] = '\n';
+        r = gd_client_send(c, line, tlen + 1);
+        free(line);
+    }
+    cJSON_free(text);
+    return r;
+}
+
 int gd_ctl_call(const gd_ctl_call_opts_t *o, FILE *out, FILE *errs)
 {
     gd_client_t c;
@@ -212,24 +230,11 @@ int gd_ctl_call(const gd_ctl_call_opts_t *o, FILE *out, FILE *errs)
     cJSON_AddStringToObject(req, "id", id);
     cJSON_AddStringToObject(req, "cmd", o->cmd);
     if (o->args && o->args->child) cJSON_AddItemReferenceToObject(req, "args", o->args);
-    char *text = cJSON_PrintUnformatted(req);
+    if (o->guest) cJSON_AddStringToObject(req, "guest", o->guest);
+    int r = gd_client_send_json(&c, req);
     cJSON_Delete(req);
     int status = GD_CTL_ERROR;
-    size_t tlen = text ? strlen(text) : 0;
-    if (text) text[tlen] = '\0';
     int64_t deadline = o->timeout_ms > 0 ? gd_client_now_ms() + o->timeout_ms : -1;
-    int r = -1;
-    if (text) {
-        /* One write of the line and its newline. */
-        char *line = malloc(tlen + 2);
-        if (line) {
-            memcpy(line, text, tlen);
-            line[tlen] = '\n';
-            r = gd_client_send(&c, line, tlen + 1);
-            free(line);
-        }
-        cJSON_free(text);
-    }
     if (r < 0) {
         fprintf(errs, "guestctl: cannot send to %s\n", o->socket);
         gd_client_close(&c);
@@ -433,6 +438,20 @@ int gd_ctl_watch(const gd_ctl_watch_opts_t *o, FILE *out, FILE *errs)
     long printed = 0;
     int status = GD_CTL_OK;
     char row[2048];
+    if (o->guest) {
+        /* Through a hub: ask for this guest's events first. */
+        cJSON *req = cJSON_CreateObject();
+        cJSON_AddStringToObject(req, "op", "watch");
+        cJSON_AddStringToObject(req, "guest", o->guest);
+        cJSON_AddStringToObject(req, "id", "guestctl-watch");
+        int r = gd_client_send_json(&c, req);
+        cJSON_Delete(req);
+        if (r < 0) {
+            fprintf(errs, "guestctl: cannot send to %s\n", o->socket);
+            gd_client_close(&c);
+            return GD_CTL_ERROR;
+        }
+    }
     int metrics_shown = !o->events;
     for (int i = 0; i < o->n_events; i++)
         metrics_shown |= strcmp(o->events[i], "metrics") == 0;
@@ -458,6 +477,18 @@ int gd_ctl_watch(const gd_ctl_watch_opts_t *o, FILE *out, FILE *errs)
         }
         cJSON *msg = cJSON_ParseWithLength(line, len);
         const cJSON *ev = cJSON_GetObjectItemCaseSensitive(msg, "event");
+        if (o->guest && cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(msg, "ok"))) {
+            /* The hub refused the watch (no such guest). */
+            const cJSON *e = cJSON_GetObjectItemCaseSensitive(msg, "error");
+            const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
+            fprintf(errs, "guestctl: %s: ", o->guest);
+            gd_esc_write(errs, GD_ESC_TEXT, cJSON_IsString(m) ? m->valuestring : "refused",
+                         strlen(cJSON_IsString(m) ? m->valuestring : "refused"));
+            fputc('\n', errs);
+            cJSON_Delete(msg);
+            status = GD_CTL_ERROR;
+            break;
+        }
         int keep = cJSON_IsString(ev);
         if (keep && o->events) {
             keep = 0;

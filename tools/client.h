@@ -39,8 +39,12 @@ cJSON *gd_ctl_build_args(const char *args_json, char **kv, int n, char *err, siz
 /* JSON with two-space indentation and a final newline. */
 void gd_ctl_print_pretty(FILE *out, const cJSON *item);
 
+/* msg as one line. 0 or a negative errno. */
+int gd_client_send_json(gd_client_t *c, const cJSON *msg);
+
 typedef struct gd_ctl_call_opts_s {
     const char *socket;
+    const char *guest; /* through a hub (--hub): the guest's name; NULL: a guest's own socket */
     const char *cmd;
     cJSON *args; /* may be NULL; not taken */
     int timeout_ms;
@@ -51,6 +55,7 @@ int gd_ctl_call(const gd_ctl_call_opts_t *o, FILE *out, FILE *errs);
 
 typedef struct gd_ctl_watch_opts_s {
     const char *socket;
+    const char *guest;   /* through a hub: the guest watched; NULL: a guest's own socket */
     const char **events; /* names to print; NULL all */
     int n_events;
     int table;      /* metrics as a table, other events as one short line */

@@ -8,6 +8,7 @@
 #include <sys/time.h>
 
 #include "tools/client.h"
+#include "tools/hublist.h"
 #include "tools/logcmd.h"
 #include "tools/timefmt.h"
 
@@ -16,10 +17,15 @@ static void usage(FILE *out)
     fputs("Usage: guestctl [-s SOCKET] [--timeout SEC] call CMD [KEY=VALUE]... [--args JSON] "
           "[--raw]\n"
           "       guestctl [-s SOCKET] watch [--event NAME]... [--table] [--count N]\n"
+          "       guestctl --hub SOCKET -d NAME call|watch ...\n"
+          "       guestctl --hub SOCKET list [--raw]\n"
           "       guestctl log show|summary|export|plot [OPTION]... FILE...\n"
           "The host-side client of guestd, and the reader of its metrics logs.\n"
           "\n"
           "  -s, --socket PATH    the guest's unix socket (default $GUESTCTL_SOCKET)\n"
+          "      --hub PATH       a guestd-hub's client socket instead (default\n"
+          "                       $GUESTCTL_HUB); call and watch then name the guest\n"
+          "  -d, --domain NAME    the guest, as the hub names it (guestctl --hub ... list)\n"
           "      --timeout SEC    call: wait this long for the answer (default 30);\n"
           "                       watch: give up when no event comes for this long\n"
           "  -h, --help           print this help and exit\n"
@@ -32,6 +38,8 @@ static void usage(FILE *out)
           "      --raw            print the response line as the guest sent it (control\n"
           "                       characters escaped, as in all output)\n"
           "watch                  prints events as they come, one line each.\n"
+          "list                   the hub's guests: name, state, agent version, age of the\n"
+          "                       last sample, health and how it was found (--raw: JSON)\n"
           "      --event NAME     only these events (repeatable)\n"
           "      --table          metrics as a table, other events as one short line\n"
           "      --count N        exit after N events\n"
@@ -95,10 +103,13 @@ enum {
     OPT_OUT,
     OPT_WIDTH,
     OPT_HEIGHT,
+    OPT_HUB,
 };
 
 static const struct option options[] = {
     {"socket", required_argument, NULL, 's'},
+    {"hub", required_argument, NULL, OPT_HUB},
+    {"domain", required_argument, NULL, 'd'},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -120,9 +131,12 @@ static const struct option options[] = {
 /* Which options each subcommand takes (the global ones go everywhere). */
 static int allowed(const char *sub, int opt)
 {
-    if (opt == 's' || opt == OPT_TIMEOUT || opt == 'h' || opt == OPT_VERSION) return 1;
-    if (strcmp(sub, "call") == 0) return opt == OPT_ARGS || opt == OPT_RAW;
-    if (strcmp(sub, "watch") == 0) return opt == OPT_EVENT || opt == OPT_TABLE || opt == OPT_COUNT;
+    if (opt == 's' || opt == OPT_TIMEOUT || opt == 'h' || opt == OPT_VERSION || opt == OPT_HUB)
+        return 1;
+    if (strcmp(sub, "call") == 0) return opt == OPT_ARGS || opt == OPT_RAW || opt == 'd';
+    if (strcmp(sub, "watch") == 0)
+        return opt == OPT_EVENT || opt == OPT_TABLE || opt == OPT_COUNT || opt == 'd';
+    if (strcmp(sub, "list") == 0) return opt == OPT_RAW;
     if (strcmp(sub, "log") == 0)
         return opt == OPT_SINCE || opt == OPT_UNTIL || opt == OPT_FIELD || opt == OPT_EVENT ||
                opt == OPT_CSV || opt == OPT_OUT || opt == OPT_WIDTH || opt == OPT_HEIGHT;
@@ -132,6 +146,9 @@ static int allowed(const char *sub, int opt)
 int main(int argc, char **argv)
 {
     const char *socket_path = getenv("GUESTCTL_SOCKET");
+    const char *hub_path = getenv("GUESTCTL_HUB");
+    const char *domain = NULL;
+    int hub_given = 0;
     const char *args_json = NULL, *svg_out = NULL;
     double timeout_s = -1;
     int raw = 0, table = 0, csv = 0, status = GD_CTL_OK;
@@ -149,7 +166,7 @@ int main(int argc, char **argv)
      * options may come before or after it. */
     int opt;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "-s:h", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "-s:d:h", options, NULL)) != -1) {
         const char *sub = n_words ? words[0] : NULL;
         if (opt == '?') {
             status = usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
@@ -165,6 +182,13 @@ int main(int argc, char **argv)
             break;
         case 's':
             socket_path = optarg;
+            break;
+        case OPT_HUB:
+            hub_path = optarg;
+            hub_given = 1;
+            break;
+        case 'd':
+            domain = optarg;
             break;
         case OPT_TIMEOUT: {
             char *end;
@@ -246,13 +270,36 @@ int main(int argc, char **argv)
     const char *sub = words[0];
     int timeout_ms = timeout_s > 0 ? (int)(timeout_s * 1000) : 0;
 
+    /* Through a hub: --hub (or $GUESTCTL_HUB with -d) and -d name the guest. */
+    int via_hub = hub_given || (domain && hub_path && *hub_path) || strcmp(sub, "list") == 0;
+    if (via_hub &&
+        (strcmp(sub, "call") == 0 || strcmp(sub, "watch") == 0 || strcmp(sub, "list") == 0)) {
+        if (!hub_path || !*hub_path) {
+            status = usage_error("%s needs --hub SOCKET (or GUESTCTL_HUB)", sub);
+            goto out;
+        }
+        if (strcmp(sub, "list") != 0 && (!domain || !*domain)) {
+            status = usage_error("%s through a hub needs -d NAME", sub);
+            goto out;
+        }
+        socket_path = hub_path;
+    } else if (domain) {
+        status = usage_error("%s", "-d NAME goes with --hub SOCKET");
+        goto out;
+    }
     if (strcmp(sub, "call") == 0 || strcmp(sub, "watch") == 0) {
         if (!socket_path || !*socket_path) {
             status = usage_error("%s needs -s SOCKET (or GUESTCTL_SOCKET)", sub);
             goto out;
         }
     }
-    if (strcmp(sub, "call") == 0) {
+    if (strcmp(sub, "list") == 0) {
+        if (n_words > 1) {
+            status = usage_error("list takes no argument ('%s')", words[1]);
+            goto out;
+        }
+        status = gd_ctl_list(socket_path, timeout_ms ? timeout_ms : 10000, raw, stdout, stderr);
+    } else if (strcmp(sub, "call") == 0) {
         if (n_words < 2) {
             status = usage_error("%s", "call needs a command name");
             goto out;
@@ -264,6 +311,7 @@ int main(int argc, char **argv)
             goto out;
         }
         gd_ctl_call_opts_t co = {.socket = socket_path,
+                                 .guest = via_hub ? domain : NULL,
                                  .cmd = words[1],
                                  .args = args,
                                  .timeout_ms = timeout_ms ? timeout_ms : 30000,
@@ -277,6 +325,7 @@ int main(int argc, char **argv)
         }
         setvbuf(stdout, NULL, _IOLBF, 0);
         gd_ctl_watch_opts_t wo = {.socket = socket_path,
+                                  .guest = via_hub ? domain : NULL,
                                   .events = n_events ? events : NULL,
                                   .n_events = n_events,
                                   .table = table,

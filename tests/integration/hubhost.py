@@ -1,0 +1,104 @@
+"""guestd-hub for integration tests: started on a temporary client socket
+with --set arguments, its clients speaking docs/fleet.md's envelope."""
+import os
+import subprocess
+import tempfile
+import time
+
+from host import Host, VALGRIND, VALGRIND_ARGS, VALGRIND_EXIT, scaled
+
+BUILD = os.environ.get("GUESTD_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
+HUB = os.environ.get("GUESTD_HUB_BIN", os.path.join(BUILD, "guestd-hub"))
+GUESTCTL = os.path.join(BUILD, "guestctl")
+
+
+class Hub:
+    """One guestd-hub process; sets: "section.key=value" strings."""
+
+    def __init__(self, *sets, config_text=None):
+        self.dir = tempfile.TemporaryDirectory(prefix="guestd-hub-it-")
+        self.sock = os.path.join(self.dir.name, "hub.sock")
+        cfg = "/dev/null"
+        if config_text is not None:
+            cfg = os.path.join(self.dir.name, "hub.conf")
+            with open(cfg, "w") as f:
+                f.write(config_text)
+        args = [HUB, "-c", cfg, "--set", "hub.socket=" + self.sock, "--set", "http.listen=none",
+                "--set", "hub.log_level=debug"]
+        for s in sets:
+            args += ["--set", s]
+        self.log_path = os.path.join(self.dir.name, "stderr.log")
+        self.log = open(self.log_path, "wb")
+        self.valgrind_log = os.path.join(self.dir.name, "valgrind.log")
+        if VALGRIND:
+            args = VALGRIND_ARGS + ["--log-file=" + self.valgrind_log] + args
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.log)
+        deadline = time.time() + scaled(10)
+        while not os.path.exists(self.sock):
+            if self.proc.poll() is not None:
+                raise RuntimeError("guestd-hub exited with %d:\n%s"
+                                   % (self.proc.returncode, self.stderr()))
+            if time.time() > deadline:
+                raise RuntimeError("guestd-hub did not listen:\n" + self.stderr())
+            time.sleep(0.01)
+
+    def stderr(self):
+        self.log.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def client(self):
+        return Host(self.sock)
+
+    def list(self, timeout=5):
+        c = self.client()
+        try:
+            c.send({"op": "list", "id": "list"})
+            msg = c.response("list", timeout)
+            assert msg["ok"], msg
+            return {g["name"]: g for g in msg["result"]["guests"]}
+        finally:
+            c.close()
+
+    def wait_list(self, match, timeout=5):
+        """Polls the list until match(guests) holds; returns the guests."""
+        deadline = time.time() + scaled(timeout)
+        while True:
+            guests = self.list()
+            if match(guests):
+                return guests
+            if time.time() > deadline:
+                raise AssertionError("hub list never matched: %r\n%s" % (guests, self.stderr()))
+            time.sleep(0.05)
+
+    def stop(self, timeout=5):
+        hung = False
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(scaled(timeout))
+            except subprocess.TimeoutExpired:
+                hung = True
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        rc = self.proc.returncode
+        report = ""
+        if VALGRIND:
+            try:
+                with open(self.valgrind_log, errors="replace") as f:
+                    report = f.read()
+            except FileNotFoundError:
+                report = "(no valgrind log)"
+        self.dir.cleanup()
+        if VALGRIND and (rc == VALGRIND_EXIT or hung):
+            raise AssertionError("valgrind found errors in guestd-hub:\n" + report)
+        if hung:
+            raise AssertionError("guestd-hub did not exit within %s s of SIGTERM" % timeout)
+        return rc
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
