@@ -212,7 +212,14 @@ class RealPrometheus(unittest.TestCase):
         with open(cfg, "w") as f:
             f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
                     "scrape_configs:\n  - job_name: guestd-hub\n    static_configs:\n"
-                    "      - targets: ['127.0.0.1:%d']\n" % hub_port)
+                    "      - targets: ['127.0.0.1:%d']\n"
+                    # docs/prometheus.md's relabel rule, on a second job.
+                    "  - job_name: node-view\n    static_configs:\n"
+                    "      - targets: ['127.0.0.1:%d']\n"
+                    "    metric_relabel_configs:\n"
+                    "      - source_labels: [__name__]\n        regex: guestd_(.*)\n"
+                    "        target_label: __name__\n        replacement: node_$1\n"
+                    % (hub_port, hub_port))
         cls.prom_port = free_port()
         cls.api = "http://127.0.0.1:%d/api/v1/" % cls.prom_port
         cls.prom_log = open(os.path.join(cls.dir, "prometheus.log"), "wb")
@@ -289,6 +296,12 @@ class RealPrometheus(unittest.TestCase):
             self.assertEqual(cpu[name][1]["job"], "guestd-hub")
             mem = self.query('guestd_memory_MemTotal_bytes{domain="%s"}' % name)
             self.assertEqual(mem[name][0], s["memory"]["total_bytes"])
+            # The node_ names through the one relabel rule.
+            node = self.wait_query('node_memory_MemTotal_bytes{domain="%s",job="node-view"}'
+                                   % name, lambda g: name in g)
+            self.assertEqual(node[name][0], s["memory"]["total_bytes"])
+            node = self.query('count by (domain) (node_cpu_seconds_total{domain="%s"})' % name)
+            self.assertEqual(node[name][0], 8 * os.sysconf("SC_NPROCESSORS_ONLN"))
             # rate() of the counter works: CPUs were busy for some share.
             r = self.wait_query('sum by (domain) (rate(guestd_cpu_seconds_total{domain="%s",'
                                 'mode!="idle"}[5s]))' % name, lambda g: name in g)
