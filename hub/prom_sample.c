@@ -27,12 +27,36 @@ static const char *text(const cJSON *o, const char *key)
     return cJSON_IsString(v) ? v->valuestring : "";
 }
 
+/* Which member of a section (or of a disk's or interface's entry) feeds
+ * which family. */
+typedef struct field_map_s {
+    gd_prom_family_t fam;
+    const char *key;
+} field_map_t;
+
 /* One line of fam for g, when the sample has key in o. */
-static void simple(gd_prom_guest_t *g, gd_prom_family_t fam, const cJSON *o, const char *key,
-                   double scale)
+static void simple(gd_prom_guest_t *g, gd_prom_family_t fam, const cJSON *o, const char *key)
 {
     const cJSON *v = member(o, key);
-    if (cJSON_IsNumber(v)) gd_prom_line(&g->frag[fam].text, fam, g, v->valuedouble * scale);
+    if (cJSON_IsNumber(v)) gd_prom_line(&g->frag[fam].text, fam, g, v->valuedouble);
+}
+
+static const field_map_t load_fields[] = {
+    {F_LOAD1, "load1"},         {F_LOAD5, "load5"},
+    {F_LOAD15, "load15"},       {F_PROCS_RUNNING, "procs_running"},
+    {F_THREADS, "procs_total"},
+};
+
+static const field_map_t pressure_fields[] = {
+    {F_PSI_CPU_WAITING, "cpu_some_total_s"},    {F_PSI_MEM_WAITING, "memory_some_total_s"},
+    {F_PSI_MEM_STALLED, "memory_full_total_s"}, {F_PSI_IO_WAITING, "io_some_total_s"},
+    {F_PSI_IO_STALLED, "io_full_total_s"},
+};
+
+static void render_fields(gd_prom_guest_t *g, const cJSON *o, const field_map_t *map, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        simple(g, map[i].fam, o, map[i].key);
 }
 
 static const char *const cpu_modes[] = {"user",   "nice", "system",  "idle",
@@ -72,30 +96,12 @@ static void render_cpu(gd_prom_guest_t *g, const cJSON *cpu)
 
 static void render_memory(gd_prom_guest_t *g, const cJSON *m)
 {
-    simple(g, F_MEM_TOTAL, m, "total_bytes", 1);
-    simple(g, F_MEM_AVAILABLE, m, "available_bytes", 1);
-    simple(g, F_SWAP_TOTAL, m, "swap_total_bytes", 1);
+    simple(g, F_MEM_TOTAL, m, "total_bytes");
+    simple(g, F_MEM_AVAILABLE, m, "available_bytes");
+    simple(g, F_SWAP_TOTAL, m, "swap_total_bytes");
     int ok = 1;
     double total = number(m, "swap_total_bytes", &ok), used = number(m, "swap_used_bytes", &ok);
     if (ok) gd_prom_line(&g->frag[F_SWAP_FREE].text, F_SWAP_FREE, g, total - used);
-}
-
-static void render_load(gd_prom_guest_t *g, const cJSON *l)
-{
-    simple(g, F_LOAD1, l, "load1", 1);
-    simple(g, F_LOAD5, l, "load5", 1);
-    simple(g, F_LOAD15, l, "load15", 1);
-    simple(g, F_PROCS_RUNNING, l, "procs_running", 1);
-    simple(g, F_THREADS, l, "procs_total", 1);
-}
-
-static void render_pressure(gd_prom_guest_t *g, const cJSON *p)
-{
-    simple(g, F_PSI_CPU_WAITING, p, "cpu_some_total_s", 1);
-    simple(g, F_PSI_MEM_WAITING, p, "memory_some_total_s", 1);
-    simple(g, F_PSI_MEM_STALLED, p, "memory_full_total_s", 1);
-    simple(g, F_PSI_IO_WAITING, p, "io_some_total_s", 1);
-    simple(g, F_PSI_IO_STALLED, p, "io_full_total_s", 1);
 }
 
 /* A line of fam labelled device="name" from key of entry e. */
@@ -109,33 +115,31 @@ static void device_line(gd_prom_guest_t *g, gd_prom_family_t fam, const cJSON *e
     gd_prom_end(b, cJSON_IsBool(v) ? (cJSON_IsTrue(v) ? 1 : 0) : v->valuedouble);
 }
 
-static void render_disks(gd_prom_guest_t *g, const cJSON *disks)
-{
-    const cJSON *d;
-    cJSON_ArrayForEach(d, disks)
-    {
-        device_line(g, F_DISK_READS, d, "reads");
-        device_line(g, F_DISK_WRITES, d, "writes");
-        device_line(g, F_DISK_READ_BYTES, d, "read_bytes");
-        device_line(g, F_DISK_WRITTEN_BYTES, d, "write_bytes");
-        device_line(g, F_DISK_IO_TIME, d, "io_time_s");
-    }
-}
+static const field_map_t disk_fields[] = {
+    {F_DISK_READS, "reads"},           {F_DISK_WRITES, "writes"},
+    {F_DISK_READ_BYTES, "read_bytes"}, {F_DISK_WRITTEN_BYTES, "write_bytes"},
+    {F_DISK_IO_TIME, "io_time_s"},
+};
 
-static void render_network(gd_prom_guest_t *g, const cJSON *ifaces)
+static const field_map_t net_fields[] = {
+    {F_NET_UP, "up"},
+    {F_NET_RX_BYTES, "rx_bytes"},
+    {F_NET_TX_BYTES, "tx_bytes"},
+    {F_NET_RX_PACKETS, "rx_packets"},
+    {F_NET_TX_PACKETS, "tx_packets"},
+    {F_NET_RX_ERRS, "rx_errors"},
+    {F_NET_TX_ERRS, "tx_errors"},
+    {F_NET_RX_DROP, "rx_dropped"},
+    {F_NET_TX_DROP, "tx_dropped"},
+};
+
+static void render_devices(gd_prom_guest_t *g, const cJSON *list, const field_map_t *map, size_t n)
 {
-    const cJSON *i;
-    cJSON_ArrayForEach(i, ifaces)
+    const cJSON *e;
+    cJSON_ArrayForEach(e, list)
     {
-        device_line(g, F_NET_UP, i, "up");
-        device_line(g, F_NET_RX_BYTES, i, "rx_bytes");
-        device_line(g, F_NET_TX_BYTES, i, "tx_bytes");
-        device_line(g, F_NET_RX_PACKETS, i, "rx_packets");
-        device_line(g, F_NET_TX_PACKETS, i, "tx_packets");
-        device_line(g, F_NET_RX_ERRS, i, "rx_errors");
-        device_line(g, F_NET_TX_ERRS, i, "tx_errors");
-        device_line(g, F_NET_RX_DROP, i, "rx_dropped");
-        device_line(g, F_NET_TX_DROP, i, "tx_dropped");
+        for (size_t i = 0; i < n; i++)
+            device_line(g, map[i].fam, e, map[i].key);
     }
 }
 
@@ -226,11 +230,15 @@ int gd_prom_render_sample(gd_prom_t *p, gd_prom_guest_t *g, const cJSON *data, i
                      (double)(int64_t)(ts - up->valuedouble));
     render_cpu(g, member(data, "cpu"));
     render_memory(g, member(data, "memory"));
-    render_load(g, member(data, "load"));
-    render_pressure(g, member(data, "pressure"));
-    render_disks(g, member(data, "disks"));
+    render_fields(g, member(data, "load"), load_fields,
+                  sizeof(load_fields) / sizeof(load_fields[0]));
+    render_fields(g, member(data, "pressure"), pressure_fields,
+                  sizeof(pressure_fields) / sizeof(pressure_fields[0]));
+    render_devices(g, member(data, "disks"), disk_fields,
+                   sizeof(disk_fields) / sizeof(disk_fields[0]));
     render_filesystems(g, member(data, "filesystems"));
-    render_network(g, member(data, "network"));
+    render_devices(g, member(data, "network"), net_fields,
+                   sizeof(net_fields) / sizeof(net_fields[0]));
     if (p->top_processes) render_top(g, member(data, "processes"));
     /* A fragment that could not grow was emptied (gd_prom_end): the family
      * is missing for this guest until the next sample, never torn. */

@@ -55,6 +55,13 @@ static gd_prom_guest_t *guest(gd_prom_t *p, const char *domain, int64_t rx_ms)
     return g;
 }
 
+static void free_all(gd_prom_t *p, gd_prom_guest_t **gs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        gd_prom_guest_free(gs[i]);
+    gd_prom_free(p);
+}
+
 static char *render(gd_prom_t *p, gd_prom_guest_t **gs, size_t n, int64_t now, int gzip,
                     size_t *len)
 {
@@ -123,8 +130,7 @@ START_TEST(test_sample_lines_with_node_names)
     /* Top processes are off by default (label churn). */
     ck_assert_ptr_null(strstr(t, "guestd_top_process"));
     free(t);
-    gd_prom_guest_free(g);
-    gd_prom_free(p);
+    free_all(p, &g, 1);
 }
 END_TEST
 
@@ -140,8 +146,7 @@ START_TEST(test_top_processes_when_asked)
         t, "guestd_top_process_resident_memory_bytes{domain=\"vm1\",pid=\"27872\",name=\"cc1\"} "
            "54034432");
     free(t);
-    gd_prom_guest_free(g);
-    gd_prom_free(p);
+    free_all(p, &g, 1);
 }
 END_TEST
 
@@ -179,9 +184,7 @@ START_TEST(test_families_contiguous_across_guests)
     }
     ck_assert_int_gt(ndone, 30);
     free(t);
-    for (int i = 0; i < 3; i++)
-        gd_prom_guest_free(gs[i]);
-    gd_prom_free(p);
+    free_all(p, gs, 3);
 }
 END_TEST
 
@@ -218,9 +221,7 @@ START_TEST(test_gzip_inflates_to_the_text)
     free(t);
     free(z);
     free(i);
-    gd_prom_guest_free(gs[0]);
-    gd_prom_guest_free(gs[1]);
-    gd_prom_free(p);
+    free_all(p, gs, 2);
 }
 END_TEST
 
@@ -258,9 +259,7 @@ START_TEST(test_silent_or_gone_guest_keeps_only_up_zero)
     assert_has(t, "guestd_up{domain=\"live\"} 1");
     ck_assert_int_eq(count(t, "guestd_cpu_seconds_total{domain=\"live\""), 16);
     free(t);
-    gd_prom_guest_free(gs[0]);
-    gd_prom_guest_free(gs[1]);
-    gd_prom_free(p);
+    free_all(p, gs, 2);
 }
 END_TEST
 
@@ -285,8 +284,7 @@ START_TEST(test_interval_from_hello_until_measured)
     ck_assert(gd_prom_guest_up(g, 2000));
     ck_assert(!gd_prom_guest_up(g, 2001));
     cJSON_Delete(hello);
-    gd_prom_guest_free(g);
-    gd_prom_free(p);
+    free_all(p, &g, 1);
 }
 END_TEST
 
@@ -305,8 +303,7 @@ START_TEST(test_a_sample_replaces_the_previous_one)
     ck_assert_ptr_null(strstr(t, "guestd_cpu_seconds_total")); /* not in this sample */
     ck_assert_int_eq(count(t, "guestd_memory_MemTotal_bytes{"), 1);
     free(t);
-    gd_prom_guest_free(g);
-    gd_prom_free(p);
+    free_all(p, &g, 1);
 }
 END_TEST
 
@@ -369,9 +366,7 @@ START_TEST(test_promtool_accepts_it)
     unlink(path);
     ck_assert_msg(rc == 0, "promtool check metrics: %s", msg);
     gd_buf_free(&b);
-    gd_prom_guest_free(gs[0]);
-    gd_prom_guest_free(gs[1]);
-    gd_prom_free(p);
+    free_all(p, gs, 2);
 }
 END_TEST
 

@@ -95,11 +95,12 @@ class HubMetrics(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.hub.stop()
+        rc = cls.hub.stop()
         for a in cls.agents.values():
             if a.proc.poll() is None:
                 os.kill(a.proc.pid, signal.SIGCONT)
             a.stop()
+        assert rc == 0, "guestd-hub exited with %d" % rc  # sanitizers' findings too
 
     def metrics(self):
         status, headers, body = http(self.url + "/metrics")
@@ -249,10 +250,11 @@ class RealPrometheus(unittest.TestCase):
         cls.prom.terminate()
         cls.prom.wait(20)
         cls.prom_log.close()
-        cls.hub.stop()
+        rc = cls.hub.stop()
         for a in cls.agents.values():
             a.stop()
         shutil.rmtree(cls.dir, ignore_errors=True)
+        assert rc == 0, "guestd-hub exited with %d" % rc
 
     def query(self, expr):
         """{domain: (value, labels)} of an instant query."""
