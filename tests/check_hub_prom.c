@@ -12,7 +12,9 @@
 #include <cjson/cJSON.h>
 #include <zlib.h>
 
+#include "doc_page.h"
 #include "hub/prom.h"
+#include "hub/prom_internal.h"
 
 static cJSON *events[3]; /* hello, metrics, health */
 static int64_t sample_ts;
@@ -370,6 +372,53 @@ START_TEST(test_promtool_accepts_it)
 }
 END_TEST
 
+/* docs/prometheus.md's names table: every metric the hub serves has its
+ * row, and every name in the first column is one the hub serves. */
+START_TEST(test_docs_name_every_metric)
+{
+    gd_doc_page_t doc;
+    gd_doc_page_load(&doc, "prometheus.md", "GUESTD_PROMETHEUS_DOC");
+    gd_prom_t *p;
+    ck_assert_int_eq(gd_prom_new(&p, 0), 0);
+    gd_prom_self_t self = {0};
+    gd_buf_t b;
+    gd_buf_init(&b);
+    /* The served names: the families, and the hub's own from a render. */
+    for (int f = 0; f < F_COUNT; f++)
+        gd_buf_printf(&b, "# TYPE %s x\n", gd_prom_families[f].name);
+    ck_assert_int_eq(gd_prom_render(p, NULL, 0, &self, 0, 0, &b), 0);
+    gd_buf_append(&b, "", 1);
+    int documented = 0;
+    for (int i = 0; i < doc.n_lines; i++) {
+        const char *l = doc.lines[i];
+        if (strncmp(l, "| `guestd_", 10) != 0) continue;
+        const char *end = strchr(l + 2, '|');
+        for (const char *q = l; (q = strstr(q, "`guestd_")) != NULL && q < end;) {
+            const char *close = strchr(q + 1, '`');
+            char name[128], want[160];
+            snprintf(name, sizeof(name), "%.*s", (int)(close - q - 1), q + 1);
+            snprintf(want, sizeof(want), "# TYPE %s ", name);
+            ck_assert_msg(strstr(b.data, want) != NULL, "prometheus.md names %s: not served", name);
+            documented++;
+            q = close + 1;
+        }
+    }
+    for (const char *q = b.data; (q = strstr(q, "# TYPE ")) != NULL; q++) {
+        char name[128], want[160];
+        ck_assert_int_eq(sscanf(q, "# TYPE %127s", name), 1);
+        snprintf(want, sizeof(want), "`%s`", name);
+        int found = 0;
+        for (int i = 0; i < doc.n_lines && !found; i++)
+            found = strncmp(doc.lines[i], "| `guestd_", 10) == 0 && strstr(doc.lines[i], want);
+        ck_assert_msg(found, "%s has no row in prometheus.md", name);
+    }
+    ck_assert_int_ge(documented, F_COUNT);
+    gd_buf_free(&b);
+    gd_prom_free(p);
+    gd_doc_page_free(&doc);
+}
+END_TEST
+
 static Suite *prom_suite(void)
 {
     Suite *s = suite_create("hub_prom");
@@ -385,6 +434,7 @@ static Suite *prom_suite(void)
     tcase_add_test(tc, test_a_sample_replaces_the_previous_one);
     tcase_add_test(tc, test_self_metrics);
     tcase_add_test(tc, test_promtool_accepts_it);
+    tcase_add_test(tc, test_docs_name_every_metric);
     suite_add_tcase(s, tc);
     return s;
 }
