@@ -19,7 +19,7 @@
 
 #include "agent/agent.h"
 #include "core/log.h"
-#include "agent/metrics_log.h"
+#include "core/metrics_log.h"
 #include "agent/sd_notify.h"
 #include "collectors/metrics.h"
 #include "commands/command.h"

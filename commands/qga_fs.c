@@ -30,7 +30,7 @@
 #include "agent/agent.h"
 #include "agent/health.h"
 #include "core/log.h"
-#include "agent/metrics_log.h"
+#include "core/metrics_log.h"
 #include "collectors/procfs.h"
 #include "commands/qga_internal.h"
 

@@ -490,19 +490,25 @@ static int agent_ini_value(void *ctx, const char *section, const char *name, con
     return gd_cfg_set_value(ctx, key, value, why, whylen);
 }
 
-int gd_config_load_file(gd_config_t *cfg, const char *path, int missing_ok, char *err,
-                        size_t errlen)
+int gd_cfg_load_over(void *cfg, size_t size, const char *path, int missing_ok, gd_cfg_ini_cb cb,
+                     char *err, size_t errlen)
 {
-    gd_config_t *copy = malloc(sizeof(*copy));
+    void *copy = malloc(size);
     if (copy == NULL) {
         snprintf(err, errlen, "%s: out of memory", path);
         return -ENOMEM;
     }
-    *copy = *cfg; /* cfg is only changed when the whole file is good */
-    int rc = gd_cfg_load_ini(path, missing_ok, agent_ini_value, copy, err, errlen);
-    if (rc == 0) *cfg = *copy;
+    memcpy(copy, cfg, size); /* cfg is only changed when the whole file is good */
+    int rc = gd_cfg_load_ini(path, missing_ok, cb, copy, err, errlen);
+    if (rc == 0) memcpy(cfg, copy, size);
     free(copy);
     return rc;
+}
+
+int gd_config_load_file(gd_config_t *cfg, const char *path, int missing_ok, char *err,
+                        size_t errlen)
+{
+    return gd_cfg_load_over(cfg, sizeof(*cfg), path, missing_ok, agent_ini_value, err, errlen);
 }
 
 int gd_config_validate(const gd_config_t *cfg, char *err, size_t errlen)

@@ -148,6 +148,10 @@ int gd_cfg_load_ini(const char *path, int missing_ok, gd_cfg_ini_cb cb, void *ct
 /* Every key of table as gd_config_dump writes them ([section], a comment
  * with help and range, name = value). */
 void gd_cfg_dump_table(const void *base, const gd_cfg_key_t *table, FILE *out);
+/* gd_cfg_load_ini into a copy of the size bytes at cfg, copied back only
+ * when the whole file is good (the callback gets the copy as ctx). */
+int gd_cfg_load_over(void *cfg, size_t size, const char *path, int missing_ok, gd_cfg_ini_cb cb,
+                     char *err, size_t errlen);
 /* Writes "unknown key 'SECTION.NAME'" into why; returns -EINVAL. */
 int gd_cfg_unknown_key(const char *section, const char *name, char *why, size_t whylen);
 

@@ -65,6 +65,9 @@ const gd_cfg_key_t gd_hub_config_keys[] = {
             "HOST:PORT of the Prometheus endpoint (/metrics), or none"),
 
     HUB_STR(log, dir, "", 0, "Per-guest metrics logs under DIR/NAME/metrics.ndjson; empty: off"),
+    HUB_INT(log, max_bytes, "10485760", 4096, INT64_C(1099511627776),
+            "Size at which a guest's log is rotated"),
+    HUB_INT(log, keep, "5", 0, 100, "Rotated logs kept per guest"),
 
     {.name = NULL},
 };
@@ -165,16 +168,7 @@ static int hub_ini_value(void *ctx, const char *section, const char *name, const
 int gd_hub_config_load_file(gd_hub_config_t *cfg, const char *path, int missing_ok, char *err,
                             size_t errlen)
 {
-    gd_hub_config_t *copy = malloc(sizeof(*copy));
-    if (copy == NULL) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        return -ENOMEM;
-    }
-    *copy = *cfg;
-    int rc = gd_cfg_load_ini(path, missing_ok, hub_ini_value, copy, err, errlen);
-    if (rc == 0) *cfg = *copy;
-    free(copy);
-    return rc;
+    return gd_cfg_load_over(cfg, sizeof(*cfg), path, missing_ok, hub_ini_value, err, errlen);
 }
 
 int gd_hub_parse_listen(const char *text, char *host, size_t hostlen, unsigned *port)

@@ -11,7 +11,7 @@
 
 #define GD_HUB_CONFIG_DEFAULT_PATH "/etc/guestd-hub/guestd-hub.conf"
 /* Not one of the ports the common exporters listen on (node_exporter 9100,
- * libvirt exporters 9167/9177): prometheus' allocation list is full, so
+ * the libvirt exporter 9177): prometheus' allocation list is full, so
  * this one is ours by choice and changes here only. */
 #define GD_HUB_HTTP_DEFAULT "127.0.0.1:9709"
 #define GD_HUB_NAME_MAX 64 /* a guest's name, including the NUL */
@@ -47,6 +47,8 @@ typedef struct gd_hub_config_s {
     } http;
     struct {
         char dir[GD_CFG_STR_MAX];
+        int64_t max_bytes;
+        int64_t keep;
     } log;
     size_t n_static;
     gd_hub_static_t statics[GD_HUB_MAX_STATIC];

@@ -10,6 +10,7 @@
 
 #include "core/bus.h"
 #include "core/log.h"
+#include "hub/guestlog.h"
 #include "hub/hub.h"
 
 static void connect_now(gd_guest_t *g);
@@ -139,6 +140,8 @@ static void on_event(gd_guest_t *g, cJSON *msg, const char *name, const char *li
     } else {
         kept = 0;
     }
+    if (kept && g->glog != NULL && strcmp(name, "hello") != 0)
+        gd_guestlog_write(g->glog, name, line, len);
     if (kept && g->hub->hooks.on_event) g->hub->hooks.on_event(g->hub->hooks.ctx, g, name);
     g->hub->events_total++;
     gd_hub_fan_out(g->hub, g, name, line, len);

@@ -40,7 +40,8 @@ typedef struct gd_guest_s {
     int64_t state_since_ms;
 
     uint64_t reconnects, parse_errors, lines_in, bytes_in, too_large, responses_unmatched;
-    void *prom; /* the Prometheus side's own */
+    void *prom;                 /* the Prometheus side's own */
+    struct gd_guestlog_s *glog; /* log.dir's log, or NULL */
 
     /* The connection. */
     uv_pipe_t pipe;

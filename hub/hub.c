@@ -12,6 +12,7 @@
 
 #include "core/bus.h"
 #include "core/log.h"
+#include "hub/guestlog.h"
 
 #define GD_HUB_READ_BUF (64 * 1024)
 
@@ -25,7 +26,13 @@ int gd_hub_init(gd_hub_t *hub, uv_loop_t *loop, const gd_hub_config_t *cfg)
     hub->started_ms = gd_now_ms();
     hub->rbuf_len = GD_HUB_READ_BUF;
     hub->rbuf = malloc(hub->rbuf_len);
-    return hub->rbuf ? 0 : -ENOMEM;
+    if (hub->rbuf == NULL) return -ENOMEM;
+    if (cfg->log.dir[0] != '\0') {
+        hub->log_cfg = malloc(sizeof(*hub->log_cfg));
+        if (hub->log_cfg == NULL) return -ENOMEM;
+        gd_guestlog_config(hub->log_cfg, cfg->log.max_bytes, cfg->log.keep);
+    }
+    return 0;
 }
 
 void gd_hub_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -73,6 +80,12 @@ int gd_hub_add_guest(gd_hub_t *hub, const char *name, const char *path, gd_guest
     g->prev = prev;
     hub->n_guests++;
     gd_info("guest %s: added (%s, %s)", name, gd_guest_source_name(src), path);
+    if (hub->log_cfg != NULL) {
+        char err[512];
+        int rc = gd_guestlog_open(&g->glog, hub->loop, hub->log_cfg, hub->cfg->log.dir, name, err,
+                                  sizeof(err));
+        if (rc < 0) gd_warn("guest %s: no metrics log: %s", name, err);
+    }
     gd_guest_start(g);
     return 0;
 }
@@ -93,6 +106,8 @@ static void remove_guest(gd_hub_t *hub, gd_guest_t *g)
     gd_info("guest %s: removed", g->name);
     if (hub->hooks.on_remove) hub->hooks.on_remove(hub->hooks.ctx, g);
     unlink_guest(hub, g);
+    if (g->glog != NULL) gd_guestlog_close(g->glog, &hub->retired_logs);
+    g->glog = NULL;
     gd_guest_remove(g);
 }
 
@@ -197,4 +212,7 @@ void gd_hub_free(gd_hub_t *hub)
 {
     free(hub->rbuf);
     hub->rbuf = NULL;
+    gd_guestlog_free_retired(&hub->retired_logs);
+    free(hub->log_cfg);
+    hub->log_cfg = NULL;
 }

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "core/buf.h"
+#include "core/config.h"
 #include "hub/config.h"
 #include "hub/guest.h"
 
@@ -46,6 +47,10 @@ typedef struct gd_hub_s {
     uint64_t reconnects_total, parse_errors_total, too_large_total;
     uint64_t forwarded_total, events_total, dropped_client_events;
     int closing;
+    /* log.dir: the settings every guest's log shares, and the logs of
+     * removed guests, freed after the loop (their last lines still go out). */
+    gd_config_t *log_cfg;
+    struct gd_guestlog_s *retired_logs;
 } gd_hub_t;
 
 int gd_hub_init(gd_hub_t *hub, uv_loop_t *loop, const gd_hub_config_t *cfg);

@@ -32,6 +32,7 @@ struct gd_libvirt_s {
     uv_timer_t relist;
     int64_t backoff_ms;
     int stopping;
+    int open_timers;
 };
 
 static void schedule(gd_libvirt_t *lv, uint64_t ms);
@@ -257,7 +258,7 @@ int gd_libvirt_start(gd_libvirt_t **out, gd_hub_t *hub, const char *uri, char *e
 static void on_timer_closed(uv_handle_t *h)
 {
     gd_libvirt_t *lv = h->data;
-    if (h == (uv_handle_t *)&lv->relist) free(lv);
+    if (--lv->open_timers == 0) free(lv);
 }
 
 void gd_libvirt_stop(gd_libvirt_t *lv)
@@ -269,7 +270,8 @@ void gd_libvirt_stop(gd_libvirt_t *lv)
     free(lv->dirty);
     lv->dirty = NULL;
     lv->n_dirty = 0;
-    /* work closes first, relist last: its callback frees lv. */
+    /* The last of the two close callbacks frees lv. */
+    lv->open_timers = 2;
     uv_close((uv_handle_t *)&lv->work, on_timer_closed);
     uv_close((uv_handle_t *)&lv->relist, on_timer_closed);
 }

@@ -18,7 +18,7 @@
 #include "core/bus.h"
 #include "core/config.h"
 #include "core/log.h"
-#include "agent/metrics_log.h"
+#include "core/metrics_log.h"
 
 static char dir[64];
 static char path[128];

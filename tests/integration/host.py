@@ -31,6 +31,18 @@ def scaled(seconds):
     return seconds * TIME_SCALE
 
 
+def wait_socket(d, name):
+    """Waits for daemon d (an Agent or a hub: proc, sock, stderr()) to make
+    its socket; fails with its stderr when it exits or takes too long."""
+    deadline = time.time() + scaled(10)
+    while not os.path.exists(d.sock):
+        if d.proc.poll() is not None:
+            raise RuntimeError("%s exited with %d:\n%s" % (name, d.proc.returncode, d.stderr()))
+        if time.time() > deadline:
+            raise RuntimeError("%s did not listen:\n%s" % (name, d.stderr()))
+        time.sleep(0.01)
+
+
 class Agent:
     """One guestd process. extra: more command-line arguments; wrapper: a
     command line the agent (or valgrind) is exec'd by, keeping its pid (e.g.
@@ -57,13 +69,7 @@ class Agent:
         if wrapper:
             args = list(wrapper) + args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.log, env=env)
-        deadline = time.time() + scaled(10)
-        while not os.path.exists(self.sock):
-            if self.proc.poll() is not None:
-                raise RuntimeError("guestd exited with %d:\n%s" % (self.proc.returncode, self.stderr()))
-            if time.time() > deadline:
-                raise RuntimeError("guestd did not listen:\n" + self.stderr())
-            time.sleep(0.01)
+        wait_socket(self, "guestd")
 
     def stderr(self):
         self.log.flush()

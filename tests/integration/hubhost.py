@@ -5,7 +5,7 @@ import subprocess
 import tempfile
 import time
 
-from host import Host, VALGRIND, VALGRIND_ARGS, VALGRIND_EXIT, scaled
+from host import Agent, Host, VALGRIND, VALGRIND_ARGS, VALGRIND_EXIT, scaled, wait_socket
 
 BUILD = os.environ.get("GUESTD_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
 HUB = os.environ.get("GUESTD_HUB_BIN", os.path.join(BUILD, "guestd-hub"))
@@ -33,19 +33,9 @@ class Hub:
         if VALGRIND:
             args = VALGRIND_ARGS + ["--log-file=" + self.valgrind_log] + args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.log)
-        deadline = time.time() + scaled(10)
-        while not os.path.exists(self.sock):
-            if self.proc.poll() is not None:
-                raise RuntimeError("guestd-hub exited with %d:\n%s"
-                                   % (self.proc.returncode, self.stderr()))
-            if time.time() > deadline:
-                raise RuntimeError("guestd-hub did not listen:\n" + self.stderr())
-            time.sleep(0.01)
+        wait_socket(self, "guestd-hub")
 
-    def stderr(self):
-        self.log.flush()
-        with open(self.log_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+    stderr = Agent.stderr
 
     def client(self):
         return Host(self.sock)
@@ -72,6 +62,8 @@ class Hub:
             time.sleep(0.05)
 
     def stop(self, timeout=5):
+        if self.proc is None:
+            return 0
         hung = False
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -82,6 +74,8 @@ class Hub:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        with open(self.log_path, "rb") as f:
+            self.stderr_text = f.read().decode("utf-8", "replace")[-20000:]
         rc = self.proc.returncode
         report = ""
         if VALGRIND:
@@ -91,10 +85,14 @@ class Hub:
             except FileNotFoundError:
                 report = "(no valgrind log)"
         self.dir.cleanup()
+        self.proc = None
         if VALGRIND and (rc == VALGRIND_EXIT or hung):
             raise AssertionError("valgrind found errors in guestd-hub:\n" + report)
         if hung:
             raise AssertionError("guestd-hub did not exit within %s s of SIGTERM" % timeout)
+        if rc != 0:
+            # A sanitizer's report, or handles left open at exit.
+            raise AssertionError("guestd-hub exited with %d:\n%s" % (rc, self.stderr_text))
         return rc
 
     def __enter__(self):

@@ -1,6 +1,6 @@
 /* The metrics log: a bounded queue of event lines on the loop thread, drained
  * into an O_APPEND file by one thread-pool job at a time. */
-#include "agent/metrics_log.h"
+#include "core/metrics_log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -293,8 +293,14 @@ static void submit(gd_metrics_log_t *log)
 
 static int on_event(gd_bus_sub_t *sub, gd_event_t *ev)
 {
-    gd_metrics_log_t *log = sub->data;
-    if (strcmp(ev->name, "metrics") != 0 && strcmp(ev->name, "health") != 0) return 0;
+    gd_metrics_log_push(sub->data, ev);
+    return 0;
+}
+
+void gd_metrics_log_push(gd_metrics_log_t *log, gd_event_t *ev)
+{
+    if (log->stopping) return;
+    if (strcmp(ev->name, "metrics") != 0 && strcmp(ev->name, "health") != 0) return;
     if (log->count == log->capacity) {
         gd_event_unref(log->ring[log->head]);
         log->head = (log->head + 1) % log->capacity;
@@ -304,7 +310,6 @@ static int on_event(gd_bus_sub_t *sub, gd_event_t *ev)
     log->ring[(log->head + log->count) % log->capacity] = gd_event_ref(ev);
     log->count++;
     submit(log);
-    return 0;
 }
 
 static ssize_t default_write(int fd, const void *buf, size_t len)
@@ -345,7 +350,7 @@ int gd_metrics_log_new(gd_metrics_log_t **out, uv_loop_t *loop, gd_bus_t *bus,
     log->stats.free_bytes = -1;
     /* Big enough that a burst of other events (exec output) between two
      * delivery passes never counts this subscriber as lagging. */
-    int r = gd_bus_subscribe(bus, &log->sub, "metrics_log", 256, on_event, log);
+    int r = bus ? gd_bus_subscribe(bus, &log->sub, "metrics_log", 256, on_event, log) : 0;
     if (r < 0) {
         free(log->ring);
         free(log);

@@ -54,14 +54,18 @@ typedef struct gd_metrics_log_stats_s {
     int paused;         /* filesystems are frozen: lines wait in the queue */
 } gd_metrics_log_stats_t;
 
-/* Subscribes to bus. With metrics.log_path "none" there is no log: returns 0
- * and sets *out to NULL. Nothing touches the disk until gd_metrics_log_start.
- * cfg is read again for the runtime key metrics.log_fsync (it must outlive
+/* Subscribes to bus (NULL: none; lines come by gd_metrics_log_push). With metrics.log_path "none"
+ * there is no log: returns 0 and sets *out to NULL. Nothing touches the disk until
+ * gd_metrics_log_start. cfg is read again for the runtime key metrics.log_fsync (it must outlive
  * the log); the path, size and keep count are copied. 0 or -ENOMEM/-EINVAL
  * with err set. */
 int gd_metrics_log_new(gd_metrics_log_t **out, uv_loop_t *loop, gd_bus_t *bus,
                        const gd_config_t *cfg, const gd_metrics_log_opts_t *opts, char *err,
                        size_t errlen);
+/* Queues one event line (a reference is taken) as the bus would: for a log
+ * made with bus NULL, fed by its owner (guestd-hub, one log per guest).
+ * Events other than metrics and health are ignored. */
+void gd_metrics_log_push(gd_metrics_log_t *log, gd_event_t *ev);
 /* Opens the file in the pool (cutting a partial last line), so an unwritable
  * path is known at start rather than at the first metrics event. */
 void gd_metrics_log_start(gd_metrics_log_t *log);
