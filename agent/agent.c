@@ -19,6 +19,8 @@
 #include "commands/dispatch.h"
 #include "commands/info.h"
 #include "commands/qga/qga.h"
+#include "commands/system.h"
+#include "commands/table.h"
 #include "transport/channel.h"
 
 #define GD_CHANNEL_SUB_QUEUE 256
@@ -69,6 +71,17 @@ static void publish_hello(gd_agent_t *a)
     cJSON_AddStringToObject(data, "boot_id", a->boot_id);
     cJSON_AddNumberToObject(data, "started_at", (double)a->started_at_ms);
     cJSON_AddItemToObject(data, "commands", gd_info_command_list(a->dispatch, 1));
+    /* What the guest runs, so a host can label it without asking system.info. */
+    cJSON *sys = gd_system_info(a->cfg.agent.proc_root, "/etc", a->hostname, a->boot_id);
+    const cJSON *os =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(sys, "os"), "pretty_name");
+    const cJSON *kernel =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(sys, "kernel"), "release");
+    cJSON_AddStringToObject(data, "os", cJSON_IsString(os) ? os->valuestring : "Linux");
+    cJSON_AddStringToObject(data, "kernel", cJSON_IsString(kernel) ? kernel->valuestring : "");
+    /* So a host knows when a sample is late before it has seen two. */
+    cJSON_AddNumberToObject(data, "metrics_interval_ms", (double)a->cfg.metrics.interval_ms);
+    cJSON_Delete(sys);
     /* hello is for the host that just attached, not a broadcast: it goes
      * straight to the channel, first, with a seq from the bus's sequence. */
     gd_event_t *ev = gd_event_new("hello", gd_bus_take_seq(&a->bus), a->bus.now_ms(), data);

@@ -1,4 +1,4 @@
-/* The disks collector: I/O rates of whole disks, from /proc/diskstats.
+/* The disks collector: I/O rates and totals of whole disks, from /proc/diskstats.
  * A name is a whole disk when /sys/block has it (partitions live below
  * their disk there); loop, ram and zram devices are left out. */
 #include "collectors/disks.h"
@@ -21,6 +21,7 @@ typedef struct disk_s {
     unsigned gen;
     gd_rate_t reads, writes, read_sectors, write_sectors, io_ms;
     double reads_per_s, writes_per_s, read_bytes_per_s, write_bytes_per_s, util_pct;
+    uint64_t reads_total, writes_total, read_sectors_total, write_sectors_total, io_ms_total;
 } disk_t;
 
 typedef struct disks_state_s {
@@ -106,6 +107,11 @@ static int disks_collect(void *state, const gd_collect_ctx_t *ctx)
             gd_procfs_u64(f[7], &writes) < 0 || gd_procfs_u64(f[9], &wsect) < 0 ||
             gd_procfs_u64(f[12], &io_ms) < 0)
             return -EINVAL;
+        d->reads_total = reads;
+        d->writes_total = writes;
+        d->read_sectors_total = rsect;
+        d->write_sectors_total = wsect;
+        d->io_ms_total = io_ms;
         double dt = ctx->elapsed_s;
         d->reads_per_s = gd_rate_update(&d->reads, reads, dt);
         d->writes_per_s = gd_rate_update(&d->writes, writes, dt);
@@ -144,6 +150,16 @@ static void disks_write(void *state, gd_jw_t *w)
         gd_jw_num(w, d->write_bytes_per_s);
         gd_jw_key(w, "util_pct");
         gd_jw_num(w, d->util_pct);
+        gd_jw_key(w, "reads");
+        gd_jw_u64(w, d->reads_total);
+        gd_jw_key(w, "writes");
+        gd_jw_u64(w, d->writes_total);
+        gd_jw_key(w, "read_bytes");
+        gd_jw_u64(w, d->read_sectors_total * SECTOR_BYTES);
+        gd_jw_key(w, "write_bytes");
+        gd_jw_u64(w, d->write_sectors_total * SECTOR_BYTES);
+        gd_jw_key(w, "io_time_s");
+        gd_jw_decimal(w, d->io_ms_total, 3);
         gd_jw_obj_end(w);
     }
     gd_jw_arr_end(w);

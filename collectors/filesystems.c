@@ -40,6 +40,7 @@ struct fs_mount_s {
     int answered;       /* a statvfs has completed at least once */
     int err;            /* errno of the latest answer, 0 when it succeeded */
     uint64_t total, used, avail;
+    uint64_t inodes, inodes_free; /* f_files, f_ffree */
     double used_pct, inodes_used_pct;
 };
 
@@ -243,6 +244,8 @@ static void statvfs_done(uv_work_t *req, int status)
     m->used = ((uint64_t)v->f_blocks - bfree) * frsize;
     /* As df(1): the share of what non-root users can have. */
     m->used_pct = m->used + m->avail ? 100.0 * (double)m->used / (double)(m->used + m->avail) : 0;
+    m->inodes = v->f_files;
+    m->inodes_free = v->f_ffree <= v->f_files ? v->f_ffree : v->f_files;
     m->inodes_used_pct = v->f_files && v->f_ffree <= v->f_files
                              ? 100.0 * (double)(v->f_files - v->f_ffree) / (double)v->f_files
                              : 0.0;
@@ -335,6 +338,10 @@ static void fs_write(void *state, gd_jw_t *w)
         gd_jw_num(w, m->used_pct);
         gd_jw_key(w, "inodes_used_pct");
         gd_jw_num(w, m->inodes_used_pct);
+        gd_jw_key(w, "inodes_total");
+        gd_jw_u64(w, m->inodes);
+        gd_jw_key(w, "inodes_free");
+        gd_jw_u64(w, m->inodes_free);
         gd_jw_key(w, "status");
         gd_jw_str(w, status);
         if (m->err && status[0] == 'e') {

@@ -25,6 +25,7 @@ typedef struct iface_s {
     gd_rate_t rx_bytes, tx_bytes, rx_packets, tx_packets;
     double rx_bytes_per_s, tx_bytes_per_s, rx_packets_per_s, tx_packets_per_s;
     uint64_t rx_errors, tx_errors, rx_dropped, tx_dropped;
+    uint64_t rx_bytes_total, tx_bytes_total, rx_packets_total, tx_packets_total;
 } iface_t;
 
 typedef struct network_state_s {
@@ -165,6 +166,10 @@ static int network_collect(void *state, const gd_collect_ctx_t *ctx)
         if (!i) return -ENOMEM;
         hint = (size_t)(i - s->ifaces) + 1;
         i->gen = s->gen;
+        i->rx_bytes_total = v[1];
+        i->rx_packets_total = v[2];
+        i->tx_bytes_total = v[9];
+        i->tx_packets_total = v[10];
         double dt = ctx->elapsed_s;
         i->rx_bytes_per_s = gd_rate_update(&i->rx_bytes, v[1], dt);
         i->rx_packets_per_s = gd_rate_update(&i->rx_packets, v[2], dt);
@@ -215,6 +220,14 @@ static void network_write(void *state, gd_jw_t *w)
         gd_jw_u64(w, i->rx_dropped);
         gd_jw_key(w, "tx_dropped");
         gd_jw_u64(w, i->tx_dropped);
+        gd_jw_key(w, "rx_bytes");
+        gd_jw_u64(w, i->rx_bytes_total);
+        gd_jw_key(w, "tx_bytes");
+        gd_jw_u64(w, i->tx_bytes_total);
+        gd_jw_key(w, "rx_packets");
+        gd_jw_u64(w, i->rx_packets_total);
+        gd_jw_key(w, "tx_packets");
+        gd_jw_u64(w, i->tx_packets_total);
         gd_jw_obj_end(w);
     }
     gd_jw_arr_end(w);

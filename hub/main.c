@@ -13,6 +13,7 @@
 #include "hub/config.h"
 #include "hub/discovery.h"
 #include "hub/hub.h"
+#include "hub/prom_hub.h"
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
@@ -39,6 +40,7 @@ static void usage(FILE *out)
 typedef struct hub_main_s {
     gd_hub_t hub;
     gd_discovery_t disc;
+    gd_prom_hub_t *prom;
     uv_signal_t sigterm, sigint;
 } hub_main_t;
 
@@ -46,6 +48,8 @@ static void on_signal(uv_signal_t *s, int signum)
 {
     hub_main_t *m = s->data;
     gd_info("signal %d: stopping", signum);
+    gd_prom_stop(m->prom);
+    m->prom = NULL;
     gd_discovery_stop(&m->disc);
     gd_hub_stop(&m->hub);
     uv_close((uv_handle_t *)&m->sigterm, NULL);
@@ -152,10 +156,13 @@ int main(int argc, char **argv)
         goto close_loop;
     }
     int rc = gd_hub_start(&m->hub, err, sizeof(err));
+    if (rc == 0) rc = gd_prom_start(&m->prom, &loop, &m->hub, cfg->http.listen, err, sizeof(err));
     if (rc == 0) rc = gd_discovery_start(&m->disc, &m->hub, err, sizeof(err));
     if (rc != 0) {
         gd_error("%s", err);
         status = rc == -EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+        gd_prom_stop(m->prom);
+        m->prom = NULL;
         gd_discovery_stop(&m->disc);
         gd_hub_stop(&m->hub);
     } else {
@@ -164,7 +171,8 @@ int main(int argc, char **argv)
         m->sigterm.data = m->sigint.data = m;
         uv_signal_start(&m->sigterm, on_signal, SIGTERM);
         uv_signal_start(&m->sigint, on_signal, SIGINT);
-        gd_info("listening on %s; %zu guests", cfg->hub.socket, m->hub.n_guests);
+        gd_info("listening on %s; %zu guests; metrics on %s", cfg->hub.socket, m->hub.n_guests,
+                cfg->http.listen);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     gd_hub_free(&m->hub);

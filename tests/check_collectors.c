@@ -197,6 +197,18 @@ START_TEST(test_cpu_percentages)
     ASSERT_NUM(j, "cpu.per_cpu.0.usage_pct", 100.0);
     ASSERT_NUM(j, "cpu.per_cpu.1.cpu", 1);
     ASSERT_NUM(j, "cpu.per_cpu.1.usage_pct", 98.71);
+    /* The cumulative seconds: the snapshot's ticks / USER_HZ (100). */
+    ASSERT_NUM(j, "cpu.seconds.user", 118.91);
+    ASSERT_NUM(j, "cpu.seconds.nice", 0.0);
+    ASSERT_NUM(j, "cpu.seconds.system", 90.54);
+    ASSERT_NUM(j, "cpu.seconds.idle", 2665.52);
+    ASSERT_NUM(j, "cpu.seconds.iowait", 6.52);
+    ASSERT_NUM(j, "cpu.seconds.irq", 0.0);
+    ASSERT_NUM(j, "cpu.seconds.softirq", 2.71);
+    ASSERT_NUM(j, "cpu.seconds.steal", 0.0);
+    ASSERT_NUM(j, "cpu.per_cpu.1.seconds.user", 65.57);
+    ASSERT_NUM(j, "cpu.per_cpu.1.seconds.idle", 1318.13);
+    ASSERT_NUM(j, "cpu.per_cpu.0.seconds.system", 39.66);
     cJSON_Delete(j);
     gd_metrics_free(m);
 }
@@ -252,6 +264,12 @@ START_TEST(test_pressure_avg10)
     ASSERT_NUM(j, "pressure.memory_full_avg10", 0.0);
     ASSERT_NUM(j, "pressure.io_some_avg10", 2.47);
     ASSERT_NUM(j, "pressure.io_full_avg10", 0.29);
+    /* total= in microseconds, written as seconds. */
+    ASSERT_NUM(j, "pressure.cpu_some_total_s", 37.159058);
+    ASSERT_NUM(j, "pressure.memory_some_total_s", 0.0);
+    ASSERT_NUM(j, "pressure.memory_full_total_s", 0.0);
+    ASSERT_NUM(j, "pressure.io_some_total_s", 6.810573);
+    ASSERT_NUM(j, "pressure.io_full_total_s", 5.504026);
     cJSON_Delete(j);
     gd_metrics_free(m);
 }
@@ -270,6 +288,11 @@ START_TEST(test_disks_rates_of_whole_disks)
     ASSERT_NUM(j, "disks.0.read_bytes_per_s", 27784.68); /* 248 sectors */
     ASSERT_NUM(j, "disks.0.write_bytes_per_s", 5107003.94);
     ASSERT_NUM(j, "disks.0.util_pct", 0.53); /* 24 ms busy */
+    ASSERT_NUM(j, "disks.0.reads", 128583);
+    ASSERT_NUM(j, "disks.0.writes", 15142);
+    ASSERT_NUM(j, "disks.0.read_bytes", 4379426.0 * 512);
+    ASSERT_NUM(j, "disks.0.write_bytes", 1997848.0 * 512);
+    ASSERT_NUM(j, "disks.0.io_time_s", 13.908);
     cJSON_Delete(j);
     gd_metrics_free(m);
 }
@@ -304,6 +327,10 @@ START_TEST(test_network_rates_without_lo)
     ASSERT_NUM(j, "network.2.tx_packets_per_s", 3.06);
     ASSERT_NUM(j, "network.2.rx_errors", 0);
     ASSERT_NUM(j, "network.2.tx_dropped", 0);
+    ASSERT_NUM(j, "network.2.rx_bytes", 104481842);
+    ASSERT_NUM(j, "network.2.tx_bytes", 159613);
+    ASSERT_NUM(j, "network.2.rx_packets", 3087);
+    ASSERT_NUM(j, "network.2.tx_packets", 2272);
     cJSON_Delete(j);
     gd_metrics_free(m);
 }
@@ -690,6 +717,8 @@ START_TEST(test_filesystems_real_mounts_only)
     ASSERT_NUM(j, "filesystems.0.avail_bytes", 300.0 * 4096);
     ASSERT_NUM(j, "filesystems.0.used_pct", 66.67); /* used / (used + avail), as df */
     ASSERT_NUM(j, "filesystems.0.inodes_used_pct", 75.0);
+    ASSERT_NUM(j, "filesystems.0.inodes_total", 100);
+    ASSERT_NUM(j, "filesystems.0.inodes_free", 25);
     ck_assert_str_eq(str(j, "filesystems.0.status"), "ok");
     cJSON_Delete(j);
     gd_metrics_free(m);

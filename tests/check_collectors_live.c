@@ -311,6 +311,83 @@ START_TEST(test_stat_files_stay_open_between_cycles)
 }
 END_TEST
 
+/* The cpu line of /proc/stat in seconds per mode (user, nice, system, idle). */
+static void proc_stat_seconds(double out[4])
+{
+    FILE *f = fopen("/proc/stat", "r");
+    ck_assert_ptr_nonnull(f);
+    unsigned long long t[4];
+    ck_assert_int_eq(fscanf(f, "cpu %llu %llu %llu %llu", &t[0], &t[1], &t[2], &t[3]), 4);
+    fclose(f);
+    for (int i = 0; i < 4; i++)
+        out[i] = (double)t[i] / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double sub(const cJSON *j, const char *section, const char *obj, const char *key)
+{
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, section);
+    ck_assert_ptr_nonnull(s);
+    const cJSON *v =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(s, obj), key);
+    ck_assert_msg(cJSON_IsNumber(v), "no number %s.%s.%s", section, obj, key);
+    return v->valuedouble;
+}
+
+/* The counters beside the rates: never going back between two samples, and
+ * between two reads of /proc/stat taken around the sample. */
+START_TEST(test_counters_monotonic_and_match_proc)
+{
+    static const char *const modes[] = {"user", "nice", "system", "idle"};
+    gd_metrics_t *m = make(0);
+    double before[4], after[4];
+    sleep_ms(60);
+    proc_stat_seconds(before);
+    cJSON *a = sample(m);
+    proc_stat_seconds(after);
+    for (int i = 0; i < 4; i++) {
+        double v = sub(a, "cpu", "seconds", modes[i]);
+        ck_assert_msg(v >= before[i] - 1e-9 && v <= after[i] + 1e-9, "%s %f not in [%f, %f]",
+                      modes[i], v, before[i], after[i]);
+    }
+    /* Burn some CPU and move some bytes so the second sample has grown. */
+    volatile unsigned long spin = 0;
+    for (unsigned long i = 0; i < 60000000UL; i++)
+        spin += i;
+    sleep_ms(60);
+    cJSON *b = sample(m);
+    double busy_a = 0, busy_b = 0;
+    for (int i = 0; i < 4; i++) {
+        ck_assert(sub(b, "cpu", "seconds", modes[i]) >= sub(a, "cpu", "seconds", modes[i]));
+        if (i != 3) {
+            busy_a += sub(a, "cpu", "seconds", modes[i]);
+            busy_b += sub(b, "cpu", "seconds", modes[i]);
+        }
+    }
+    ck_assert_msg(busy_b > busy_a, "busy seconds did not grow: %f -> %f", busy_a, busy_b);
+    const char *const keys[][2] = {{"disks", "reads"},
+                                   {"disks", "read_bytes"},
+                                   {"disks", "write_bytes"},
+                                   {"network", "rx_bytes"},
+                                   {"network", "tx_packets"}};
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        const cJSON *la = cJSON_GetObjectItem(a, keys[k][0]),
+                    *lb = cJSON_GetObjectItem(b, keys[k][0]);
+        if (!la || !lb) continue;
+        for (int i = 0; i < cJSON_GetArraySize(la) && i < cJSON_GetArraySize(lb); i++) {
+            const cJSON *ea = cJSON_GetArrayItem(la, i), *eb = cJSON_GetArrayItem(lb, i);
+            if (strcmp(cJSON_GetObjectItem(ea, "name")->valuestring,
+                       cJSON_GetObjectItem(eb, "name")->valuestring) != 0)
+                continue;
+            ck_assert(cJSON_GetObjectItem(eb, keys[k][1])->valuedouble >=
+                      cJSON_GetObjectItem(ea, keys[k][1])->valuedouble);
+        }
+    }
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    gd_metrics_free(m);
+}
+END_TEST
+
 static Suite *live_suite(void)
 {
     Suite *s = suite_create("collectors_live");
@@ -324,6 +401,7 @@ static Suite *live_suite(void)
     tcase_add_test(tc, test_busy_child_in_top_and_dropped_when_gone);
     tcase_add_test(tc, test_busy_thread_counts_for_its_process);
     tcase_add_test(tc, test_stat_files_stay_open_between_cycles);
+    tcase_add_test(tc, test_counters_monotonic_and_match_proc);
     suite_add_tcase(s, tc);
     return s;
 }

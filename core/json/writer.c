@@ -138,6 +138,23 @@ void gd_jw_num(gd_jw_t *w, double v)
     put(w, p, (size_t)(end - p));
 }
 
+void gd_jw_decimal(gd_jw_t *w, uint64_t v, int digits)
+{
+    char tmp[48];
+    char *end = tmp + sizeof(tmp);
+    char *p = end;
+    before_value(w);
+    if (digits < 1) digits = 1;
+    if (digits > 9) digits = 9;
+    for (int i = 0; i < digits; i++) {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    }
+    *--p = '.';
+    p = format_u64(p, v);
+    put(w, p, (size_t)(end - p));
+}
+
 void gd_jw_bool(gd_jw_t *w, int v)
 {
     before_value(w);

@@ -34,6 +34,10 @@ void gd_jw_i64(gd_jw_t *w, int64_t v);
 /* A number with at most two decimals and at least one ("12.5", "0.0", "3.14"),
  * so a host always sees a float; NaN and infinities are written as 0.0. */
 void gd_jw_num(gd_jw_t *w, double v);
+/* v counted in units of 10^-digits (digits 1 to 9), written exactly with
+ * that many decimals: 123456 with 6 is "0.123456". For cumulative counters
+ * kept in ticks, milliseconds or microseconds, which must not be rounded. */
+void gd_jw_decimal(gd_jw_t *w, uint64_t v, int digits);
 void gd_jw_bool(gd_jw_t *w, int v);
 void gd_jw_null(gd_jw_t *w);
 /* A string value, escaped by gd_json_escape() (invalid UTF-8 becomes
