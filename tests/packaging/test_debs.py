@@ -188,6 +188,22 @@ def main():
             assert not re.search(r"groups libvirt\b(?!-)", post), "put in group libvirt"
         check("guestd-hub: conffile, maintainer scripts, system user", control)
 
+        def install_sh():
+            # A guest without dpkg gets guestctl beside the agent the same way.
+            r = os.path.join(work, "root")
+            os.makedirs(os.path.join(r, "var/lib/guestd"))
+            sh = os.path.join(SOURCE_DIR, "packaging", "install.sh")
+            out = run(["sh", sh, "--root", r, debs["guestctl"]])
+            assert "installing guestctl " in out, out
+            got = {"/" + os.path.relpath(os.path.join(d, n), r)
+                   for d, _, fs in os.walk(r) for n in fs}
+            assert got == EXPECTED["guestctl"], "install.sh put: %s" % sorted(got)
+            run(["sh", sh, "--root", r, "--uninstall", "--purge", debs["guestctl"]])
+            left = sorted("/" + os.path.relpath(d, r) for d, _, _ in os.walk(r))
+            assert left == ["/.", "/var", "/var/lib", "/var/lib/guestd"], \
+                "after --uninstall --purge of guestctl: %s" % left
+        check("install.sh --root: guestctl's files; its purge leaves the agent's state", install_sh)
+
         x = os.path.join(work, "x")
         run(["dpkg-deb", "-x", debs["guestd-hub"], x])
         run(["dpkg-deb", "-x", debs["guestctl"], x])
