@@ -1,8 +1,9 @@
 #!/bin/sh
-# Installs (or removes) guestd from its .deb on a guest without dpkg: the same
-# files as `dpkg -i`, and the package's own maintainer scripts run the same
-# way, so the result is the same. Needs only a shell, dd, tail, head -c, awk,
-# cmp, tar and gzip (or xz/zstd for a package compressed with them).
+# Installs (or removes) guestd, or guestctl, from its .deb on a guest without
+# dpkg: the same files as `dpkg -i`, and the package's own maintainer scripts
+# run the same way, so the result is the same. Needs only a shell, dd, tail,
+# head -c, awk, cmp, tar and gzip (or xz/zstd for a package compressed with
+# them).
 #
 #   install.sh [--root DIR] PACKAGE.deb                      install or upgrade
 #   install.sh [--root DIR] --uninstall [--purge] PACKAGE.deb
@@ -85,6 +86,8 @@ untar "$m" "$work/control.tar" "$work/control"
 m=$(ar_extract "$deb" data.tar "$work/data.tar")
 untar "$m" "$work/data.tar" "$work/data"
 version=$(sed -n 's/^Version: //p' "$work/control/control")
+# guestd, or guestctl (its own package, which guestd recommends).
+package=$(sed -n 's/^Package: //p' "$work/control/control")
 [ -f "$work/control/conffiles" ] || : >"$work/control/conffiles"
 
 is_conffile() { grep -qx "$1" "$work/control/conffiles"; }
@@ -120,13 +123,13 @@ run_script() { # run_script NAME ARGS...: a maintainer script, on / only
 # An upgrade when an agent is installed already: the postinst's "$2" is the
 # version it replaces.
 old=
-if [ -z "$root" ] && [ -x /usr/sbin/guestd ]; then
+if [ -z "$root" ] && [ "$package" = guestd ] && [ -x /usr/sbin/guestd ]; then
     old=$(/usr/sbin/guestd --version 2>/dev/null | awk '{ print $2; exit }') || true
     [ -n "$old" ] || old=unknown
 fi
 
 if [ "$action" = install ]; then
-    echo "install.sh: installing guestd $version${root:+ into $root}"
+    echo "install.sh: installing $package $version${root:+ into $root}"
     while IFS= read -r d; do
         # mkdir -p follows an existing symlink (/lib -> usr/lib), never replaces it.
         mkdir -p "$root/${d#./}"
@@ -149,7 +152,7 @@ if [ "$action" = install ]; then
     run_script postinst configure $old
     echo "install.sh: done"
 else
-    echo "install.sh: removing guestd${root:+ from $root}"
+    echo "install.sh: removing $package${root:+ from $root}"
     run_script prerm remove
     while IFS= read -r f; do
         p=${f#.}
@@ -161,7 +164,7 @@ else
     run_script postrm remove
     if [ "$purge" -eq 1 ]; then
         run_script postrm purge
-        if [ -n "$root" ]; then
+        if [ -n "$root" ] && [ "$package" = guestd ]; then
             rm -rf "$root/var/lib/guestd" "$root/var/log/guestd"
             rm -f "$root/etc/guestd/guestd.conf.new"
         fi
