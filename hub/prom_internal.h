@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include "core/buf.h"
 #include "hub/prom.h"
@@ -86,9 +86,10 @@ struct gd_prom_guest_s {
 
 struct gd_prom_s {
     int top_processes;
-    z_stream z;                     /* the scrape's gzip stream, reset for each */
-    gd_prom_frag_t header[F_COUNT]; /* # HELP and # TYPE of each family */
+    struct libdeflate_compressor *gz; /* level 1, reused by every scrape */
+    gd_prom_frag_t header[F_COUNT];   /* # HELP and # TYPE of each family */
     gd_buf_t scratch;
+    gd_buf_t text; /* a gzip scrape's text, kept for the next one */
 };
 
 /* Writes `name{domain="x"` (then labels, then the value with gd_prom_end). */

@@ -19,9 +19,10 @@ packages=(
   # for GUESTD_STATIC_MALLOC=mimalloc).
   musl-tools linux-libc-dev libmimalloc-dev file binutils xz-utils
   # guestd-hub (hub/): libvirt's C API, the HTTP library that serves
-  # /metrics, zlib for its gzip, and the Prometheus server and promtool its
-  # tests scrape and check rules with.
-  libvirt-dev libmicrohttpd-dev zlib1g-dev prometheus
+  # /metrics, libdeflate for its gzip (zlib for the tests that inflate it),
+  # and the Prometheus server and promtool its tests scrape and check rules
+  # with.
+  libvirt-dev libmicrohttpd-dev libdeflate-dev zlib1g-dev prometheus
 )
 
 missing=()
