@@ -208,7 +208,8 @@ class TopProcesses(unittest.TestCase):
         agent = Agent(*AGENT_ARGS)
         hub = Hub("http.listen=127.0.0.1:%d" % port, "guests.vm-t=%s" % agent.sock, *hub_args)
         try:
-            hub.wait_list(lambda g: g.get("vm-t", {}).get("last_sample_age_ms") is not None)
+            hub.wait_list(lambda g: g.get("vm-t", {}).get("last_sample_age_ms") is not None,
+                          timeout=scaled(10))
             status, _, body = http("http://127.0.0.1:%d/metrics" % port)
             self.assertEqual(status, 200)
             return parse(body.decode())
