@@ -21,6 +21,10 @@
     { .section = #sec, .name = #key, .type = GD_CFG_STRING,                                \
       .offset = HUB_FIELD(sec.key, GD_CFG_STR_MAX), .default_value = def,                  \
       .min = min_len, .max = GD_CFG_STR_MAX - 1, .runtime = RESTART, .help = help_text }
+#define HUB_BOOL(sec, key, def, help_text)                                                 \
+    { .section = #sec, .name = #key, .type = GD_CFG_BOOL,                                  \
+      .offset = HUB_FIELD(sec.key, sizeof(int64_t)), .default_value = def,                 \
+      .runtime = RESTART, .help = help_text }
 /* clang-format on */
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
@@ -63,6 +67,10 @@ const gd_cfg_key_t gd_hub_config_keys[] = {
 
     HUB_STR(http, listen, GD_HUB_HTTP_DEFAULT, 1,
             "HOST:PORT of the Prometheus endpoint (/metrics), or none"),
+    /* Off by default: a pid and a process name per series churn the
+     * scraper's index on every guest. */
+    HUB_BOOL(http, top_processes, "false",
+             "Serve the guests' top processes (guestd_top_process_*) in /metrics"),
 
     HUB_STR(log, dir, "", 0, "Per-guest metrics logs under DIR/NAME/metrics.ndjson; empty: off"),
     HUB_INT(log, max_bytes, "10485760", 4096, INT64_C(1099511627776),

@@ -44,6 +44,7 @@ typedef struct gd_hub_config_s {
     } discovery;
     struct {
         char listen[GD_CFG_STR_MAX];
+        int64_t top_processes;
     } http;
     struct {
         char dir[GD_CFG_STR_MAX];

@@ -156,7 +156,9 @@ int main(int argc, char **argv)
         goto close_loop;
     }
     int rc = gd_hub_start(&m->hub, err, sizeof(err));
-    if (rc == 0) rc = gd_prom_start(&m->prom, &loop, &m->hub, cfg->http.listen, err, sizeof(err));
+    if (rc == 0)
+        rc = gd_prom_start(&m->prom, &loop, &m->hub, cfg->http.listen, (int)cfg->http.top_processes,
+                           err, sizeof(err));
     if (rc == 0) rc = gd_discovery_start(&m->disc, &m->hub, err, sizeof(err));
     if (rc != 0) {
         gd_error("%s", err);

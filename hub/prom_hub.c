@@ -103,14 +103,14 @@ static int on_metrics(void *ctx, int gzip, gd_buf_t *out)
 }
 
 int gd_prom_start(gd_prom_hub_t **out, uv_loop_t *loop, gd_hub_t *hub, const char *listen,
-                  char *err, size_t errlen)
+                  int top_processes, char *err, size_t errlen)
 {
     *out = NULL;
     if (strcmp(listen, "none") == 0) return 0;
     gd_prom_hub_t *p = calloc(1, sizeof(*p));
     if (!p) return -ENOMEM;
     p->hub = hub;
-    int r = gd_prom_new(&p->prom, 0);
+    int r = gd_prom_new(&p->prom, top_processes);
     if (r == 0) r = gd_http_start(&p->http, loop, listen, on_metrics, p, err, errlen);
     if (r < 0) {
         if (r == -ENOMEM) snprintf(err, errlen, "http: out of memory");

@@ -153,6 +153,33 @@ START_TEST(listen_forms)
 }
 END_TEST
 
+START_TEST(top_processes_key)
+{
+    /* Off unless asked; a boolean in every spelling; --dump-config shows it. */
+    ck_assert_int_eq(cfg.http.top_processes, 0);
+    ck_assert_int_eq(gd_hub_config_set_dotted(&cfg, "http.top_processes=yes", err, sizeof(err)), 0);
+    ck_assert_int_eq(cfg.http.top_processes, 1);
+    ck_assert_int_eq(gd_hub_config_set_dotted(&cfg, "http.top_processes=off", err, sizeof(err)), 0);
+    ck_assert_int_eq(cfg.http.top_processes, 0);
+    ck_assert_int_eq(gd_hub_config_set_dotted(&cfg, "http.top_processes=5", err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_int_eq(cfg.http.top_processes, 0);
+    char path[512];
+    write_conf(path, sizeof(path), "[http]\ntop_processes = true\n");
+    ck_assert_int_eq(gd_hub_config_load_file(&cfg, path, 0, err, sizeof(err)), 0);
+    unlink(path);
+    ck_assert_int_eq(cfg.http.top_processes, 1);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    gd_hub_config_dump(&cfg, f);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(text, "\n[http]\n"));
+    ck_assert_ptr_nonnull(strstr(text, "\ntop_processes = true\n"));
+    free(text);
+}
+END_TEST
+
 START_TEST(reconnect_order)
 {
     ck_assert_int_eq(gd_hub_config_set_dotted(&cfg, "hub.reconnect_min_ms=500", err, sizeof(err)),
@@ -210,6 +237,7 @@ static Suite *suite(void)
     tcase_add_test(tc, dump_loads_back);
     tcase_add_test(tc, listen_forms);
     tcase_add_test(tc, reconnect_order);
+    tcase_add_test(tc, top_processes_key);
     suite_add_tcase(s, tc);
     TCase *tg = tcase_create("globs");
     tcase_add_checked_fixture(tg, setup, NULL);

@@ -20,6 +20,7 @@ static void usage(FILE *out)
           "       guestctl --hub SOCKET -d NAME call|watch ...\n"
           "       guestctl --hub SOCKET list [--raw]\n"
           "       guestctl log show|summary|export|plot [OPTION]... FILE...\n"
+          "       guestctl log summary --by-domain [OPTION]... DIR\n"
           "The host-side client of guestd, and the reader of its metrics logs.\n"
           "\n"
           "  -s, --socket PATH    the guest's unix socket (default $GUESTCTL_SOCKET)\n"
@@ -47,6 +48,10 @@ static void usage(FILE *out)
           "  oldest first; bad lines are skipped and counted on stderr.\n"
           "  show                 the event lines (or --field values, one line each)\n"
           "  summary              count, min, mean, p50, p95 and max of each numeric field\n"
+          "      --by-domain DIR  summary: a row per guestd-hub guest log\n"
+          "                       DIR/DOMAIN/metrics.ndjson: samples, time span, avg and\n"
+          "                       max of CPU%, memory% and load1 (or of each --field),\n"
+          "                       the last health status\n"
           "  export --csv         one CSV row per event\n"
           "  plot --field F       a sparkline per field, or an SVG chart with --out\n"
           "      --since TIME     from TIME: ISO 8601 (UTC unless it says) or 10m, 2h, 3d ago\n"
@@ -104,6 +109,7 @@ enum {
     OPT_WIDTH,
     OPT_HEIGHT,
     OPT_HUB,
+    OPT_BY_DOMAIN,
 };
 
 static const struct option options[] = {
@@ -125,6 +131,7 @@ static const struct option options[] = {
     {"out", required_argument, NULL, OPT_OUT},
     {"width", required_argument, NULL, OPT_WIDTH},
     {"height", required_argument, NULL, OPT_HEIGHT},
+    {"by-domain", no_argument, NULL, OPT_BY_DOMAIN},
     {NULL, 0, NULL, 0},
 };
 
@@ -139,7 +146,8 @@ static int allowed(const char *sub, int opt)
     if (strcmp(sub, "list") == 0) return opt == OPT_RAW;
     if (strcmp(sub, "log") == 0)
         return opt == OPT_SINCE || opt == OPT_UNTIL || opt == OPT_FIELD || opt == OPT_EVENT ||
-               opt == OPT_CSV || opt == OPT_OUT || opt == OPT_WIDTH || opt == OPT_HEIGHT;
+               opt == OPT_CSV || opt == OPT_OUT || opt == OPT_WIDTH || opt == OPT_HEIGHT ||
+               opt == OPT_BY_DOMAIN;
     return 0;
 }
 
@@ -151,7 +159,7 @@ int main(int argc, char **argv)
     int hub_given = 0;
     const char *args_json = NULL, *svg_out = NULL;
     double timeout_s = -1;
-    int raw = 0, table = 0, csv = 0, status = GD_CTL_OK;
+    int raw = 0, table = 0, csv = 0, by_domain = 0, status = GD_CTL_OK;
     long count = 0, width = 0, height = 360;
     const char **events = calloc((size_t)argc + 1, sizeof(char *));
     const char **fields = calloc((size_t)argc + 1, sizeof(char *));
@@ -241,6 +249,9 @@ int main(int argc, char **argv)
         }
         case OPT_FIELD:
             fields[n_fields++] = optarg;
+            break;
+        case OPT_BY_DOMAIN:
+            by_domain = 1;
             break;
         case OPT_CSV:
             csv = 1;
@@ -354,13 +365,23 @@ int main(int argc, char **argv)
         lo.svg_height = (int)height;
         char **files = words + 2;
         int nfiles = n_words - 2;
+        if (by_domain && strcmp(what, "summary") != 0) {
+            status = usage_error("%s", "--by-domain goes with log summary");
+            goto out;
+        }
+        if (by_domain && nfiles != 1) {
+            status = usage_error("%s", "log summary --by-domain takes one DIR");
+            goto out;
+        }
         if ((csv && strcmp(what, "export") != 0) || (svg_out && strcmp(what, "plot") != 0)) {
             status =
                 usage_error("%s", csv ? "--csv goes with log export" : "--out goes with log plot");
             goto out;
         }
         gd_logread_order(files, nfiles);
-        if (is_show)
+        if (by_domain)
+            status = gd_log_summary_by_domain(files[0], &lo, stdout, stderr);
+        else if (is_show)
             status = gd_log_show(files, nfiles, &lo, stdout, stderr);
         else if (strcmp(what, "summary") == 0)
             status = gd_log_summary(files, nfiles, &lo, stdout, stderr);

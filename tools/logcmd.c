@@ -221,82 +221,160 @@ double gd_log_percentile(double *v, size_t n, double p)
     return select_kth(v, n, rank - 1);
 }
 
-int gd_log_summary(char **files, int n, const gd_logcmd_opts_t *o, FILE *out, FILE *errs)
+void gd_log_summary_free(gd_log_summary_t *sum)
 {
-    summary_t s = {.o = o};
-    gd_logread_stats_t st;
-    gd_fieldset_init(&s.set);
-    int rc = read_all(files, n, o, summary_line, &s, &st, errs);
-    if (s.oom) {
-        fprintf(errs, "guestctl: out of memory\n");
-        rc = 1;
-    }
-    if (rc == 0) {
-        char a[40], b[40];
-        gd_time_format(st.first_ts, 0, a, sizeof(a));
-        gd_time_format(st.last_ts, 0, b, sizeof(b));
-        if (st.matched)
-            fprintf(out, "%llu samples from %s to %s (%d file%s, %llu bad line%s)\n",
-                    (unsigned long long)st.matched, a, b, n, n == 1 ? "" : "s",
-                    (unsigned long long)st.bad, st.bad == 1 ? "" : "s");
-        else
-            fprintf(out, "no samples (%d file%s, %llu bad line%s)\n", n, n == 1 ? "" : "s",
-                    (unsigned long long)st.bad, st.bad == 1 ? "" : "s");
-        /* Rows as text first, to size the columns. */
-        static const char *const head[] = {"field", "count", "min", "mean", "p50", "p95", "max"};
-        size_t rows = s.set.n;
-        char(*cells)[7][40] = calloc(rows ? rows : 1, sizeof(*cells));
-        /* Field names carry guest text (process names, mount points). */
-        char **names = calloc(rows ? rows : 1, sizeof(*names));
-        size_t width[7];
-        for (int c = 0; c < 7; c++)
-            width[c] = strlen(head[c]);
-        size_t name_w = width[0];
-        for (size_t r = 0; cells && names && r < rows; r++) {
-            gd_field_t *f = &s.set.fields[r];
-            size_t cap = f->len * 6 + 1;
-            names[r] = malloc(cap);
-            if (!names[r]) break;
-            size_t nlen = gd_esc(GD_ESC_TEXT, f->name, f->len, names[r], cap);
-            series_t *ser = f->user;
-            snprintf(cells[r][1], 40, "%zu", ser->n);
-            gd_log_format_number(ser->min, cells[r][2], 40);
-            gd_log_format_number(ser->sum / (double)ser->n, cells[r][3], 40);
-            gd_log_format_number(gd_log_percentile(ser->v, ser->n, 50), cells[r][4], 40);
-            gd_log_format_number(gd_log_percentile(ser->v, ser->n, 95), cells[r][5], 40);
-            gd_log_format_number(ser->max, cells[r][6], 40);
-            if (nlen > name_w) name_w = nlen;
-            for (int c = 1; c < 7; c++)
-                if (strlen(cells[r][c]) > width[c]) width[c] = strlen(cells[r][c]);
-        }
-        int complete = cells && names && (!rows || names[rows - 1]);
-        if (!complete) {
-            fprintf(errs, "guestctl: out of memory\n");
-            rc = 1;
-        }
-        if (rows && complete) {
-            fprintf(out, "%-*s", (int)name_w, head[0]);
-            for (int c = 1; c < 7; c++)
-                fprintf(out, "  %*s", (int)width[c], head[c]);
-            fputc('\n', out);
-            for (size_t r = 0; r < rows; r++) {
-                fprintf(out, "%-*s", (int)name_w, names[r]);
-                for (int c = 1; c < 7; c++)
-                    fprintf(out, "  %*s", (int)width[c], cells[r][c]);
-                fputc('\n', out);
-            }
-        }
-        for (size_t r = 0; names && r < rows; r++)
-            free(names[r]);
-        free(names);
-        free(cells);
-    }
-    for (size_t i = 0; i < s.set.n; i++) {
-        series_t *ser = s.set.fields[i].user;
+    for (size_t i = 0; sum->fields && i < sum->n_fields; i++)
+        free(sum->fields[i].name);
+    free(sum->fields);
+    sum->fields = NULL;
+    sum->n_fields = 0;
+}
+
+static void series_free(gd_fieldset_t *set)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        series_t *ser = set->fields[i].user;
         if (ser) free(ser->v);
         free(ser);
     }
-    gd_fieldset_free(&s.set);
+    gd_fieldset_free(set);
+}
+
+int gd_log_summary_compute(char **files, int n, const gd_logcmd_opts_t *o, gd_log_summary_t *sum,
+                           char *err, size_t errlen)
+{
+    summary_t s = {.o = o};
+    memset(sum, 0, sizeof(*sum));
+    sum->files = n;
+    gd_fieldset_init(&s.set);
+    int rc = gd_logread_run(files, n, &o->read, summary_line, &s, &sum->read, err, errlen);
+    if (s.oom) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+    if (rc == 0 && s.set.n) {
+        sum->fields = calloc(s.set.n, sizeof(*sum->fields));
+        if (!sum->fields) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+        }
+    }
+    for (size_t r = 0; rc == 0 && r < s.set.n; r++) {
+        gd_field_t *f = &s.set.fields[r];
+        series_t *ser = f->user;
+        gd_log_field_stats_t *fs = &sum->fields[r];
+        fs->name = malloc(f->len + 1);
+        if (!fs->name) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+            break;
+        }
+        memcpy(fs->name, f->name, f->len);
+        fs->name[f->len] = '\0';
+        fs->len = f->len;
+        fs->count = ser->n;
+        fs->min = ser->min;
+        fs->max = ser->max;
+        fs->mean = ser->sum / (double)ser->n;
+        fs->p50 = gd_log_percentile(ser->v, ser->n, 50);
+        fs->p95 = gd_log_percentile(ser->v, ser->n, 95);
+        sum->n_fields = r + 1;
+    }
+    series_free(&s.set);
+    if (rc != 0) gd_log_summary_free(sum);
+    return rc < 0 ? -1 : 0;
+}
+
+const gd_log_field_stats_t *gd_log_summary_field(const gd_log_summary_t *sum, const char *name)
+{
+    for (size_t i = 0; i < sum->n_fields; i++)
+        if (strcmp(sum->fields[i].name, name) == 0) return &sum->fields[i];
+    return NULL;
+}
+
+int gd_log_table(FILE *out, int ncols, const char *const *cells, size_t rows)
+{
+    size_t *width = calloc((size_t)ncols, sizeof(*width));
+    if (!width) return -1;
+    for (size_t r = 0; r < rows; r++)
+        for (int c = 0; c < ncols; c++) {
+            size_t w = strlen(cells[r * (size_t)ncols + (size_t)c]);
+            if (w > width[c]) width[c] = w;
+        }
+    for (size_t r = 0; r < rows; r++) {
+        for (int c = 0; c < ncols; c++) {
+            const char *cell = cells[r * (size_t)ncols + (size_t)c];
+            if (c == 0)
+                fprintf(out, "%-*s", ncols > 1 ? (int)width[0] : 0, cell);
+            else
+                fprintf(out, "  %*s", (int)width[c], cell);
+        }
+        fputc('\n', out);
+    }
+    free(width);
+    return 0;
+}
+
+char *gd_log_esc_dup(const char *s, size_t len)
+{
+    size_t cap = len * 6 + 1;
+    char *buf = malloc(cap);
+    if (buf) gd_esc(GD_ESC_TEXT, s, len, buf, cap);
+    return buf;
+}
+
+int gd_log_summary(char **files, int n, const gd_logcmd_opts_t *o, FILE *out, FILE *errs)
+{
+    gd_log_summary_t sum;
+    char err[512];
+    if (gd_log_summary_compute(files, n, o, &sum, err, sizeof(err)) < 0) {
+        fprintf(errs, "guestctl: %s\n", err);
+        return 1;
+    }
+    report_bad(errs, &sum.read);
+    const gd_logread_stats_t *st = &sum.read;
+    char a[40], b[40];
+    gd_time_format(st->first_ts, 0, a, sizeof(a));
+    gd_time_format(st->last_ts, 0, b, sizeof(b));
+    if (st->matched)
+        fprintf(out, "%llu samples from %s to %s (%d file%s, %llu bad line%s)\n",
+                (unsigned long long)st->matched, a, b, n, n == 1 ? "" : "s",
+                (unsigned long long)st->bad, st->bad == 1 ? "" : "s");
+    else
+        fprintf(out, "no samples (%d file%s, %llu bad line%s)\n", n, n == 1 ? "" : "s",
+                (unsigned long long)st->bad, st->bad == 1 ? "" : "s");
+    /* Rows as text first, to size the columns; row 0 is the heading. */
+    static const char *const head[] = {"field", "count", "min", "mean", "p50", "p95", "max"};
+    size_t rows = sum.n_fields + 1;
+    char(*nums)[6][40] = calloc(rows, sizeof(*nums));
+    const char **cells = calloc(rows * 7, sizeof(*cells));
+    /* Field names carry guest text (process names, mount points). */
+    char **names = calloc(rows, sizeof(*names));
+    int rc = nums && cells && names ? 0 : 1;
+    for (int c = 0; rc == 0 && c < 7; c++)
+        cells[c] = head[c];
+    for (size_t r = 1; rc == 0 && r < rows; r++) {
+        const gd_log_field_stats_t *f = &sum.fields[r - 1];
+        names[r] = gd_log_esc_dup(f->name, f->len);
+        if (!names[r]) rc = 1;
+        snprintf(nums[r][0], 40, "%zu", f->count);
+        gd_log_format_number(f->min, nums[r][1], 40);
+        gd_log_format_number(f->mean, nums[r][2], 40);
+        gd_log_format_number(f->p50, nums[r][3], 40);
+        gd_log_format_number(f->p95, nums[r][4], 40);
+        gd_log_format_number(f->max, nums[r][5], 40);
+        cells[r * 7] = names[r];
+        for (int c = 1; c < 7; c++)
+            cells[r * 7 + (size_t)c] = nums[r][c - 1];
+    }
+    if (rc == 0 && rows > 1 && gd_log_table(out, 7, cells, rows) < 0) rc = 1;
+    if (rc) fprintf(errs, "guestctl: out of memory\n");
+    for (size_t r = 0; names && r < rows; r++)
+        free(names[r]);
+    free(names);
+    free(cells);
+    free(nums);
+    gd_log_summary_free(&sum);
     return rc;
 }
 

@@ -337,6 +337,98 @@ class LogTest(unittest.TestCase):
             self.assertEqual(struct.unpack(">II", head[16:24]), (900, 360))
 
 
+class ByDomainTest(unittest.TestCase):
+    """log summary --by-domain DIR over a tree laid out as guestd-hub's
+    log.dir: DIR/DOMAIN/metrics.ndjson and its rotated files."""
+
+    HEAD = ("domain  samples                  from                    to  cpu% avg  cpu% max"
+            "  mem% avg  mem% max  load1 avg  load1 max    health  bad\n")
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def guest(self, name, files=(), data=None):
+        d = os.path.join(self.dir, name)
+        os.mkdir(d)
+        for f in files:
+            shutil.copy(os.path.join(LOGS, f), d)
+        if data is not None:
+            with open(os.path.join(d, "metrics.ndjson"), "wb") as f:
+                f.write(data)
+        return d
+
+    def test_a_row_per_guest_sorted_with_its_rotated_files(self):
+        self.guest("vm-b", ["metrics.ndjson"])
+        self.guest("vm-a", ["metrics.ndjson", "metrics.ndjson.1", "metrics.ndjson.2"])
+        os.mkdir(os.path.join(self.dir, "not-a-guest"))           # no log: no row
+        open(os.path.join(self.dir, "README"), "w").close()        # a file beside: no row
+        rc, out, err = gctl("log", "summary", "--by-domain", self.dir)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(err, "")
+        # vm-a's figures are those of `log summary` over the same three files;
+        # its health is the last health line's status (in metrics.ndjson.1).
+        self.assertEqual(out, self.HEAD +
+                         "vm-a         10  2025-06-01T00:00:00Z  2025-06-01T00:04:30Z        55"
+                         "       100     50.23     50.45       1.12       2.25  degraded    2\n"
+                         "vm-b          4  2025-06-01T00:03:00Z  2025-06-01T00:04:30Z        85"
+                         "       100     50.38     50.45       1.88       2.25         -    1\n")
+
+    def test_empty_log_and_last_line_without_newline(self):
+        self.guest("idle", data=b"")
+        with open(os.path.join(LOGS, "metrics.ndjson")) as f:
+            lines = f.read().splitlines()
+        # One good sample, its newline cut: still a sample.
+        good = next(l for l in lines if l.startswith('{"event":"metrics"'))
+        self.guest("cut", data=good.encode())
+        rc, out, err = gctl("log", "summary", "--by-domain", "--field", "cpu.usage_pct",
+                            "--field", "nosuch", self.dir)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.splitlines(), [
+            "domain  samples                  from                    to  cpu.usage_pct avg"
+            "  cpu.usage_pct max  nosuch avg  nosuch max  health  bad",
+            "cut           1  2025-06-01T00:03:00Z  2025-06-01T00:03:00Z                 70"
+            "                 70           -           -       -    0",
+            "idle          0                     -                     -                  -"
+            "                  -           -           -       -    0"])
+
+    def test_domain_names_are_escaped(self):
+        self.guest("vm\x1b]0;owned\x07", ["metrics.ndjson"])
+        rc, out, _ = gctl("log", "summary", "--by-domain", self.dir)
+        self.assertEqual(rc, 0)
+        self.assertNotIn("\x1b", out)
+        self.assertEqual(out.splitlines()[1].split()[0], "vm\\x1b]0;owned\\x07")
+
+    def test_an_unreadable_guest_is_named_and_the_others_still_shown(self):
+        self.guest("vm-a", ["metrics.ndjson"])
+        broken = self.guest("vm-x")
+        os.mkdir(os.path.join(broken, "metrics.ndjson"))  # cannot be read, even as root
+        rc, out, err = gctl("log", "summary", "--by-domain", self.dir)
+        self.assertEqual(rc, 1)
+        self.assertEqual(err, "guestctl: %s/metrics.ndjson: Is a directory\n" % broken)
+        self.assertEqual([l.split()[0] for l in out.splitlines()], ["domain", "vm-a"])
+
+    def test_empty_or_missing_dir_exits_1(self):
+        rc, out, err = gctl("log", "summary", "--by-domain", self.dir)
+        self.assertEqual((rc, out), (1, ""))
+        self.assertEqual(err, "guestctl: %s: no guest's log (DOMAIN/metrics.ndjson) in it\n"
+                         % self.dir)
+        rc, out, err = gctl("log", "summary", "--by-domain", self.dir + "/nonexistent")
+        self.assertEqual((rc, out), (1, ""))
+        self.assertEqual(err, "guestctl: %s/nonexistent: No such file or directory\n" % self.dir)
+
+    def test_usage(self):
+        rc, _, err = gctl("log", "show", "--by-domain", self.dir)
+        self.assertEqual(rc, 2)
+        self.assertIn("--by-domain goes with log summary", err)
+        rc, _, err = gctl("log", "summary", "--by-domain", self.dir, self.dir)
+        self.assertEqual(rc, 2)
+        self.assertIn("takes one DIR", err)
+
+
 class ManPageTest(unittest.TestCase):
     def test_every_option_is_in_the_man_page(self):
         rc, out, _ = gctl("--help")

@@ -199,6 +199,42 @@ class HubMetrics(unittest.TestCase):
 
 
 @unittest.skipUnless(PROMETHEUS, "prometheus is not installed")
+class TopProcesses(unittest.TestCase):
+    """http.top_processes: off by default, and with it on the guests' top
+    processes are series of their own."""
+
+    def scrape(self, *hub_args):
+        port = free_port()
+        agent = Agent(*AGENT_ARGS)
+        hub = Hub("http.listen=127.0.0.1:%d" % port, "guests.vm-t=%s" % agent.sock, *hub_args)
+        try:
+            hub.wait_list(lambda g: g.get("vm-t", {}).get("last_sample_age_ms") is not None,
+                          timeout=scaled(10))
+            status, _, body = http("http://127.0.0.1:%d/metrics" % port)
+            self.assertEqual(status, 200)
+            return parse(body.decode())
+        finally:
+            rc = hub.stop()
+            agent.stop()
+            self.assertEqual(rc, 0)
+
+    def test_off_by_default(self):
+        got = self.scrape()
+        self.assertTrue(series(got, "guestd_up", domain="vm-t"))
+        self.assertFalse([k for k in got if k[0].startswith("guestd_top_process")])
+
+    def test_on_serves_the_top_processes(self):
+        got = self.scrape("http.top_processes=true")
+        cpu = series(got, "guestd_top_process_cpu_ratio", domain="vm-t")
+        rss = series(got, "guestd_top_process_resident_memory_bytes", domain="vm-t")
+        self.assertTrue(cpu)
+        self.assertEqual(len(cpu), len(rss))
+        for (_, labels), v in rss.items():
+            names = dict(labels)
+            self.assertTrue(names["pid"].isdigit() and names["name"], labels)
+            self.assertGreater(v, 0)
+
+
 class RealPrometheus(unittest.TestCase):
     """A Prometheus server scraping the hub every second."""
 
