@@ -173,18 +173,7 @@ class Libvirt:
             os.makedirs(priv, exist_ok=True)
             os.makedirs(d, exist_ok=True)
             self._bind(priv, d)
-        for name in ("passwd", "group"):
-            copy = os.path.join(self.root, name)
-            with open("/etc/" + name) as f:
-                text = f.read()
-            if not re.search(r"^libvirt-qemu:", text, re.M):
-                if not text.endswith("\n"):
-                    text += "\n"
-                text += ("libvirt-qemu:x:64055:64055:libvirt:/var/lib/libvirt:/usr/sbin/nologin\n"
-                         if name == "passwd" else "libvirt-qemu:x:64055:\n")
-            with open(copy, "w") as f:
-                f.write(text)
-            self._bind(copy, "/etc/" + name)
+        self.bind_users()
         with open("/etc/libvirt/qemu.conf", "w") as f:
             f.write(QEMU_CONF)
         with open("/etc/libvirt/libvirtd.conf", "w") as f:
@@ -214,6 +203,23 @@ class Libvirt:
             if time.monotonic() > deadline:
                 raise V.E2EError("libvirtd does not answer: %s\n%s" % (out, self.tail()))
             time.sleep(0.2)
+
+    def bind_users(self):
+        """Copies of /etc/passwd and /etc/group with the libvirt-qemu user,
+        bind-mounted over them. Again before each libvirtd start: another
+        process that replaces /etc/passwd (useradd) detaches the mount."""
+        for name in ("passwd", "group"):
+            copy = os.path.join(self.root, name)
+            with open("/etc/" + name) as f:
+                text = f.read()
+            if not re.search(r"^libvirt-qemu:", text, re.M):
+                if not text.endswith("\n"):
+                    text += "\n"
+                text += ("libvirt-qemu:x:64055:64055:libvirt:/var/lib/libvirt:/usr/sbin/nologin\n"
+                         if name == "passwd" else "libvirt-qemu:x:64055:\n")
+            with open(copy, "w") as f:
+                f.write(text)
+            self._bind(copy, "/etc/" + name)
 
     def tail(self, n=30):
         try:
@@ -312,10 +318,10 @@ DOMAIN_XML = """<domain type='qemu'>
 
 
 class Domain:
-    def __init__(self, lv, work, gbin):
+    def __init__(self, lv, work, gbin, name=None):
         self.lv = lv
         self.work = work
-        self.name = "guestd-e2e-%d" % os.getpid()
+        self.name = name or "guestd-e2e-%d" % os.getpid()
         self.console = os.path.join(work, "console.log")
         self.agent_log = os.path.join(work, "agent.log")
         self.guestd_sock = os.path.join(work, "guestd.sock")
