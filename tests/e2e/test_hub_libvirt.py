@@ -28,8 +28,8 @@ Checks:
   - libvirtd stopped (SIGSTOP): the hub answers its clients at once until
     its keepalive gives up; SIGCONT: it is connected again (whether clients
     were answered while it reconnected to the stopped libvirtd is a figure)
-  discovery.relist_ms is an hour: no periodic re-list hides a lost event.
   - the hub exits 0 on SIGTERM
+discovery.relist_ms is an hour: no periodic re-list hides a lost event.
 
 Figures: attach and drop latency (virsh's return to the hub's list), the
 reconnect time after libvirtd's return. Environment: GUESTD_BIN,
@@ -39,13 +39,10 @@ GUESTD_BUILD_DIR (guestd-hub, guestctl), and those of vm.py.
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -54,7 +51,6 @@ import report as R  # noqa: E402
 import test_libvirt as L  # noqa: E402
 import vm as V  # noqa: E402
 
-NS_MARK = "GUESTD_HUB_LIBVIRT_NS"
 LIMIT_S = 2.0  # the bound for attach and drop
 
 
@@ -409,49 +405,11 @@ def run(gbin, work):
 
 
 def main():
-    gbin = R.guestd_bin()
-    if not gbin or not os.access(gbin, os.X_OK):
-        print("FAIL: no guestd binary (set GUESTD_BIN)")
-        return 1
     for tool in ("guestd-hub", "guestctl"):
         if not os.access(os.path.join(build_dir(), tool), os.X_OK):
             print("FAIL: no %s in %s (set GUESTD_BUILD_DIR)" % (tool, build_dir()))
             return 1
-    if os.geteuid() != 0:
-        print("FAIL: the hub's libvirt test needs root (a libvirtd of its own)")
-        return 1
-    missing = [p for p in ("/usr/sbin/libvirtd", "/usr/sbin/virtlogd") if not os.path.exists(p)]
-    missing += [p for p in ("virsh", "unshare", V.QEMU, "mkfs.ext4") if not shutil.which(p)]
-    if missing:
-        print("FAIL: missing %s (packaging/install-deps.sh installs them)" % ", ".join(missing))
-        return 1
-    if os.environ.get(NS_MARK) != "1":
-        probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
-                               stderr=subprocess.PIPE)
-        if probe.returncode != 0:
-            msg = "cannot make a mount namespace for a private libvirtd: %s" \
-                  % probe.stderr.decode(errors="replace").strip()
-            if L.IN_CI:
-                print("FAIL: " + msg)
-                return 1
-            print("SKIP: " + msg)
-            return 0
-        env = dict(os.environ, **{NS_MARK: "1", "GUESTD_BIN": gbin})
-        os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private",
-                               sys.executable, os.path.abspath(__file__)] + sys.argv[1:], env)
-    work = tempfile.mkdtemp(prefix="guestd-hublv-")
-    try:
-        run(gbin, work)
-    except Exception as e:
-        R.fail("setup", str(e))
-        if not isinstance(e, V.E2EError):
-            traceback.print_exc()
-    status = R.summary("test_hub_libvirt")
-    if status or os.environ.get("GUESTD_E2E_KEEP"):
-        print("work directory kept: %s" % work)
-    else:
-        shutil.rmtree(work, ignore_errors=True)
-    return status
+    return L.main(run, "test_hub_libvirt", __file__)
 
 
 if __name__ == "__main__":

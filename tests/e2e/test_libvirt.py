@@ -573,7 +573,9 @@ def run(gbin, work):
         lv.stop()
 
 
-def main():
+def main(run_fn=run, suite="test_libvirt", script=__file__):
+    """Checks what a private libvirtd needs, re-runs script in a mount
+    namespace of its own, and there runs run_fn(gbin, work)."""
     gbin = R.guestd_bin()
     if not gbin or not os.access(gbin, os.X_OK):
         print("FAIL: no guestd binary (set GUESTD_BIN)")
@@ -600,15 +602,15 @@ def main():
             return 0
         env = dict(os.environ, **{NS_MARK: "1", "GUESTD_BIN": gbin})
         os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private",
-                               sys.executable, os.path.abspath(__file__)] + sys.argv[1:], env)
+                               sys.executable, os.path.abspath(script)] + sys.argv[1:], env)
     work = tempfile.mkdtemp(prefix="guestd-lv-")
     try:
-        run(gbin, work)
+        run_fn(gbin, work)
     except Exception as e:
         R.fail("setup", str(e))
         if not isinstance(e, V.E2EError):
             traceback.print_exc()
-    status = R.summary("test_libvirt")
+    status = R.summary(suite)
     if status or os.environ.get("GUESTD_E2E_KEEP"):
         print("work directory kept: %s" % work)
     else:
