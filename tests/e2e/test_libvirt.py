@@ -173,18 +173,7 @@ class Libvirt:
             os.makedirs(priv, exist_ok=True)
             os.makedirs(d, exist_ok=True)
             self._bind(priv, d)
-        for name in ("passwd", "group"):
-            copy = os.path.join(self.root, name)
-            with open("/etc/" + name) as f:
-                text = f.read()
-            if not re.search(r"^libvirt-qemu:", text, re.M):
-                if not text.endswith("\n"):
-                    text += "\n"
-                text += ("libvirt-qemu:x:64055:64055:libvirt:/var/lib/libvirt:/usr/sbin/nologin\n"
-                         if name == "passwd" else "libvirt-qemu:x:64055:\n")
-            with open(copy, "w") as f:
-                f.write(text)
-            self._bind(copy, "/etc/" + name)
+        self.bind_users()
         with open("/etc/libvirt/qemu.conf", "w") as f:
             f.write(QEMU_CONF)
         with open("/etc/libvirt/libvirtd.conf", "w") as f:
@@ -214,6 +203,23 @@ class Libvirt:
             if time.monotonic() > deadline:
                 raise V.E2EError("libvirtd does not answer: %s\n%s" % (out, self.tail()))
             time.sleep(0.2)
+
+    def bind_users(self):
+        """Copies of /etc/passwd and /etc/group with the libvirt-qemu user,
+        bind-mounted over them. Again before each libvirtd start: another
+        process that replaces /etc/passwd (useradd) detaches the mount."""
+        for name in ("passwd", "group"):
+            copy = os.path.join(self.root, name)
+            with open("/etc/" + name) as f:
+                text = f.read()
+            if not re.search(r"^libvirt-qemu:", text, re.M):
+                if not text.endswith("\n"):
+                    text += "\n"
+                text += ("libvirt-qemu:x:64055:64055:libvirt:/var/lib/libvirt:/usr/sbin/nologin\n"
+                         if name == "passwd" else "libvirt-qemu:x:64055:\n")
+            with open(copy, "w") as f:
+                f.write(text)
+            self._bind(copy, "/etc/" + name)
 
     def tail(self, n=30):
         try:
@@ -312,10 +318,10 @@ DOMAIN_XML = """<domain type='qemu'>
 
 
 class Domain:
-    def __init__(self, lv, work, gbin):
+    def __init__(self, lv, work, gbin, name=None):
         self.lv = lv
         self.work = work
-        self.name = "guestd-e2e-%d" % os.getpid()
+        self.name = name or "guestd-e2e-%d" % os.getpid()
         self.console = os.path.join(work, "console.log")
         self.agent_log = os.path.join(work, "agent.log")
         self.guestd_sock = os.path.join(work, "guestd.sock")
@@ -567,7 +573,9 @@ def run(gbin, work):
         lv.stop()
 
 
-def main():
+def main(run_fn=run, suite="test_libvirt", script=__file__):
+    """Checks what a private libvirtd needs, re-runs script in a mount
+    namespace of its own, and there runs run_fn(gbin, work)."""
     gbin = R.guestd_bin()
     if not gbin or not os.access(gbin, os.X_OK):
         print("FAIL: no guestd binary (set GUESTD_BIN)")
@@ -594,15 +602,15 @@ def main():
             return 0
         env = dict(os.environ, **{NS_MARK: "1", "GUESTD_BIN": gbin})
         os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private",
-                               sys.executable, os.path.abspath(__file__)] + sys.argv[1:], env)
+                               sys.executable, os.path.abspath(script)] + sys.argv[1:], env)
     work = tempfile.mkdtemp(prefix="guestd-lv-")
     try:
-        run(gbin, work)
+        run_fn(gbin, work)
     except Exception as e:
         R.fail("setup", str(e))
         if not isinstance(e, V.E2EError):
             traceback.print_exc()
-    status = R.summary("test_libvirt")
+    status = R.summary(suite)
     if status or os.environ.get("GUESTD_E2E_KEEP"):
         print("work directory kept: %s" % work)
     else:
