@@ -61,18 +61,36 @@ static void note_dirty(gd_libvirt_t *lv, const char *name)
     lv->n_dirty++;
 }
 
+/* Whether the libvirt call that just failed failed because the domain is
+ * gone. Any other failure (the connection dropped, libvirtd busy) says
+ * nothing about the guest, which keeps running: it is kept, and looked at
+ * again by a re-list. */
+static int domain_gone(void)
+{
+    return virGetLastErrorCode() == VIR_ERR_NO_DOMAIN;
+}
+
 /* Reads one running domain's XML and adds, moves or removes its guest. */
 static void refresh_domain(gd_libvirt_t *lv, virDomainPtr dom)
 {
     const char *name = virDomainGetName(dom);
     char path[GD_CFG_STR_MAX];
     if (name == NULL) return;
-    if (virDomainIsActive(dom) != 1) {
+    int active = virDomainIsActive(dom);
+    if (active < 0 && !domain_gone()) {
+        lv->relist_due = 1;
+        return;
+    }
+    if (active != 1) {
         gd_hub_remove_guest(lv->hub, name, GD_SRC_LIBVIRT);
         return;
     }
     char *xml = virDomainGetXMLDesc(dom, 0);
-    int rc = xml ? gd_channel_xml_path(xml, strlen(xml), path, sizeof(path)) : -EIO;
+    if (xml == NULL && !domain_gone()) {
+        lv->relist_due = 1;
+        return;
+    }
+    int rc = xml ? gd_channel_xml_path(xml, strlen(xml), path, sizeof(path)) : -ENOENT;
     free(xml);
     if (rc == 0) {
         rc = gd_hub_add_guest(lv->hub, name, path, GD_SRC_LIBVIRT);
@@ -214,11 +232,15 @@ static void do_work(uv_timer_t *t)
         if (dom != NULL) {
             refresh_domain(lv, dom);
             virDomainFree(dom);
-        } else {
+        } else if (domain_gone()) {
             gd_hub_remove_guest(lv->hub, name, GD_SRC_LIBVIRT);
+        } else {
+            lv->relist_due = 1;
         }
         free(name);
     }
+    /* A call failed for another reason than a domain gone: look again. */
+    if (lv->relist_due) schedule(lv, LV_RECONNECT_MIN_MS);
 }
 
 static void schedule(gd_libvirt_t *lv, uint64_t ms)
