@@ -43,6 +43,32 @@ def wait_socket(d, name):
         time.sleep(0.01)
 
 
+def listening(agent, timeout=10):
+    """Returns agent once it takes host connections. Agent() returns once the
+    socket file exists, which is before listen(); a probe connection tells
+    when it listens. The agent serves one host at a time, so this also waits
+    until it has seen the probe go: a test's own connection made while the
+    probe is still attached would be refused."""
+    deadline = time.time() + scaled(timeout)
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(agent.sock)
+            break
+        except (ConnectionRefusedError, FileNotFoundError):
+            if time.time() > deadline:
+                raise
+            time.sleep(0.01)
+        finally:
+            s.close()
+    while "channel: host detached" not in agent.stderr():
+        if time.time() > deadline:
+            raise AssertionError("the agent never saw the probe connection close:\n" +
+                                 agent.stderr())
+        time.sleep(0.01)
+    return agent
+
+
 class Agent:
     """One guestd process. extra: more command-line arguments; wrapper: a
     command line the agent (or valgrind) is exec'd by, keeping its pid (e.g.

@@ -13,25 +13,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from host import Agent  # noqa: E402
+from host import Agent, listening  # noqa: E402
 
-
-def listening(agent, timeout=10):
-    """Agent() returns once the socket file exists; the agent may not listen
-    yet (bind comes before listen). Waits until a connection is accepted."""
-    import socket
-    deadline = time.time() + timeout
-    while True:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(agent.sock)
-            return agent
-        except (ConnectionRefusedError, FileNotFoundError):
-            if time.time() > deadline:
-                raise
-            time.sleep(0.01)
-        finally:
-            s.close()
 
 BUILD = os.environ.get("GUESTD_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
 GUESTCTL = os.path.join(BUILD, "guestctl")
