@@ -1,9 +1,13 @@
 """guestd-hub for integration tests: started on a temporary client socket
 with --set arguments, its clients speaking docs/fleet.md's envelope."""
 import os
+import re
+import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 from host import Agent, Host, VALGRIND, VALGRIND_ARGS, VALGRIND_EXIT, scaled, wait_socket
 
@@ -100,3 +104,41 @@ class Hub:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+# ---- the hub's /metrics, read by a test ----
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def http(url, headers=None, method="GET"):
+    """(status, headers, body) of one request; errors are answers too."""
+    req = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def parse(text):
+    """{(name, frozenset(labels)): value} of an exposition."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$', line)
+        assert m, "bad line: %r" % line
+        labels = frozenset(re.findall(r'([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def series(parsed, name, **labels):
+    want = set(labels.items())
+    return {k: v for k, v in parsed.items() if k[0] == name and want <= set(k[1])}

@@ -23,49 +23,13 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 from host import Agent, scaled  # noqa: E402
-from hubhost import Hub  # noqa: E402
+from hubhost import Hub, free_port, http, parse, series  # noqa: E402
 
 INTERVAL_S = 1.0
 AGENT_ARGS = ("--set", "metrics.interval_ms=%d" % (INTERVAL_S * 1000),
               "--set", "health.interval_ms=1000")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PROMETHEUS = shutil.which("prometheus")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def http(url, headers=None, method="GET"):
-    """(status, headers, body) of one request; errors are answers too."""
-    req = urllib.request.Request(url, headers=headers or {}, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
-
-
-def parse(text):
-    """{(name, frozenset(labels)): value} of an exposition."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$', line)
-        assert m, "bad line: %r" % line
-        labels = frozenset(re.findall(r'([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
-        out[(m.group(1), labels)] = float(m.group(3))
-    return out
-
-
-def series(parsed, name, **labels):
-    want = set(labels.items())
-    return {k: v for k, v in parsed.items() if k[0] == name and want <= set(k[1])}
 
 
 def history(hub, guest):
