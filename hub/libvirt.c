@@ -1,26 +1,52 @@
-/* libvirt discovery. Every libvirt call runs in a timer's or libvirt's own
- * event callback on the loop, never while a client or a scrape is being
- * answered; event callbacks only note what changed and a zero-delay timer
- * does the calls (libvirt is not re-entered from inside its dispatch). */
+/* libvirt discovery on a thread of its own. libvirt's calls are synchronous
+ * RPCs to libvirtd (a hung libvirtd holds virConnectOpen for as long as it
+ * is hung), so none of them may run on the hub's loop: one discovery thread
+ * runs libvirt's default event loop and does every call there (connect,
+ * keepalive, lists, XML reads, events, reconnect, re-lists), and only sends
+ * {add, name, path}, {remove, name} and {listed, names} messages, through a
+ * mutex-held queue and a uv_async_t, to the loop, which changes the hub. */
 #include "hub/libvirt.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
 #include "core/log.h"
 #include "hub/channel_xml.h"
-#include "hub/virt_loop.h"
 
 #define LV_RECONNECT_MIN_MS 500
 #define LV_RECONNECT_MAX_MS 30000
 #define LV_MAX_DIRTY 1024
+#define LV_STOP_WAIT_S 2
+
+typedef enum { LV_ADD, LV_REMOVE, LV_LISTED } lv_kind_t;
+
+/* One message from the thread to the loop. LV_LISTED carries every running
+ * domain's name (names: n strings, each NUL-terminated, one after another). */
+typedef struct lv_msg_s {
+    struct lv_msg_s *next;
+    lv_kind_t kind;
+    char *name;
+    char path[GD_CFG_STR_MAX];
+    char *names;
+    size_t n;
+} lv_msg_t;
 
 struct gd_libvirt_s {
-    gd_hub_t *hub;
+    gd_hub_t *hub; /* the loop's: never touched by the thread */
+    uv_async_t wake;
+    pthread_mutex_t lock; /* holds head/tail */
+    lv_msg_t *head, *tail;
+    pthread_t thread;
+    atomic_int stopping;
+
+    /* The thread's own. */
     char uri[GD_CFG_STR_MAX];
     virConnectPtr conn;
     int cb_ids[3];
@@ -28,19 +54,59 @@ struct gd_libvirt_s {
     int relist_due; /* a full list is owed */
     char **dirty;   /* domains to look at again */
     size_t n_dirty;
-    uv_timer_t work; /* zero-delay: does what the callbacks noted */
-    uv_timer_t relist;
+    int work_id; /* libvirt timeout: does what the callbacks noted */
+    int relist_id;
     int64_t backoff_ms;
-    int stopping;
-    int open_timers;
 };
 
-static void schedule(gd_libvirt_t *lv, uint64_t ms);
+static pthread_once_t event_impl_once = PTHREAD_ONCE_INIT;
+static int event_impl_rc;
+
+static void register_event_impl(void)
+{
+    event_impl_rc = virEventRegisterDefaultImpl();
+}
+
+static void schedule(gd_libvirt_t *lv, int ms);
 
 static void silence(void *data, virErrorPtr e)
 {
     (void)data;
     gd_debug("libvirt: %s", e && e->message ? e->message : "error");
+}
+
+/* Thread side: queues a message for the loop. */
+static void send_msg(gd_libvirt_t *lv, lv_msg_t *m)
+{
+    pthread_mutex_lock(&lv->lock);
+    if (atomic_load(&lv->stopping)) {
+        /* The loop may have closed wake: nothing more is sent. */
+        pthread_mutex_unlock(&lv->lock);
+        free(m->name);
+        free(m->names);
+        free(m);
+        return;
+    }
+    if (lv->tail)
+        lv->tail->next = m;
+    else
+        lv->head = m;
+    lv->tail = m;
+    pthread_mutex_unlock(&lv->lock);
+    uv_async_send(&lv->wake);
+}
+
+static void send_guest(gd_libvirt_t *lv, lv_kind_t kind, const char *name, const char *path)
+{
+    lv_msg_t *m = calloc(1, sizeof(*m));
+    if (m == NULL || (m->name = strdup(name)) == NULL) {
+        free(m);
+        lv->relist_due = 1; /* the next list says it again */
+        return;
+    }
+    m->kind = kind;
+    if (path) snprintf(m->path, sizeof(m->path), "%s", path);
+    send_msg(lv, m);
 }
 
 static void note_dirty(gd_libvirt_t *lv, const char *name)
@@ -70,7 +136,7 @@ static int domain_gone(void)
     return virGetLastErrorCode() == VIR_ERR_NO_DOMAIN;
 }
 
-/* Reads one running domain's XML and adds, moves or removes its guest. */
+/* Reads one running domain's XML and says to add, move or remove its guest. */
 static void refresh_domain(gd_libvirt_t *lv, virDomainPtr dom)
 {
     const char *name = virDomainGetName(dom);
@@ -82,7 +148,7 @@ static void refresh_domain(gd_libvirt_t *lv, virDomainPtr dom)
         return;
     }
     if (active != 1) {
-        gd_hub_remove_guest(lv->hub, name, GD_SRC_LIBVIRT);
+        send_guest(lv, LV_REMOVE, name, NULL);
         return;
     }
     char *xml = virDomainGetXMLDesc(dom, 0);
@@ -92,31 +158,39 @@ static void refresh_domain(gd_libvirt_t *lv, virDomainPtr dom)
     }
     int rc = xml ? gd_channel_xml_path(xml, strlen(xml), path, sizeof(path)) : -ENOENT;
     free(xml);
-    if (rc == 0) {
-        rc = gd_hub_add_guest(lv->hub, name, path, GD_SRC_LIBVIRT);
-        if (rc == -EEXIST) gd_debug("libvirt: domain %s: the name is held by another source", name);
-        if (rc == -EINVAL) gd_warn("libvirt: domain %s: not a name the hub can use", name);
-    } else {
-        gd_hub_remove_guest(lv->hub, name, GD_SRC_LIBVIRT);
-    }
+    send_guest(lv, rc == 0 ? LV_ADD : LV_REMOVE, name, rc == 0 ? path : NULL);
 }
 
+/* Sends every running domain, then their names: the loop drops libvirt's
+ * guests not among them. */
 static int list_all(gd_libvirt_t *lv)
 {
     virDomainPtr *doms = NULL;
     int n = virConnectListAllDomains(lv->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
     if (n < 0) return -EIO;
-    for (int i = 0; i < n; i++)
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
         refresh_domain(lv, doms[i]);
-    /* Libvirt's guests no longer running are dropped. */
-    gd_guest_t *next;
-    for (gd_guest_t *g = lv->hub->guests; g != NULL; g = next) {
-        next = g->next;
-        if (g->source != GD_SRC_LIBVIRT) continue;
-        int found = 0;
-        for (int i = 0; i < n && !found; i++)
-            found = strcmp(virDomainGetName(doms[i]), g->name) == 0;
-        if (!found) gd_hub_remove_guest(lv->hub, g->name, GD_SRC_LIBVIRT);
+        const char *name = virDomainGetName(doms[i]);
+        len += (name ? strlen(name) : 0) + 1;
+    }
+    lv_msg_t *m = calloc(1, sizeof(*m));
+    char *names = malloc(len + 1);
+    if (m && names) {
+        size_t off = 0;
+        for (int i = 0; i < n; i++) {
+            const char *name = virDomainGetName(doms[i]);
+            size_t l = name ? strlen(name) : 0;
+            memcpy(names + off, name ? name : "", l + 1);
+            off += l + 1;
+        }
+        m->kind = LV_LISTED;
+        m->names = names;
+        m->n = (size_t)n;
+        send_msg(lv, m);
+    } else {
+        free(m);
+        free(names);
     }
     for (int i = 0; i < n; i++)
         virDomainFree(doms[i]);
@@ -129,12 +203,11 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
     gd_libvirt_t *lv = opaque;
     const char *name = virDomainGetName(dom);
     (void)conn;
-    (void)detail;
     if (name == NULL) return 0;
     if (event == VIR_DOMAIN_EVENT_STOPPED || event == VIR_DOMAIN_EVENT_UNDEFINED ||
         (event == VIR_DOMAIN_EVENT_SHUTDOWN && detail == VIR_DOMAIN_EVENT_SHUTDOWN_FINISHED)) {
         /* No libvirt call needed to drop it. */
-        gd_hub_remove_guest(lv->hub, name, GD_SRC_LIBVIRT);
+        send_guest(lv, LV_REMOVE, name, NULL);
     } else if (event == VIR_DOMAIN_EVENT_STARTED || event == VIR_DOMAIN_EVENT_RESUMED ||
                event == VIR_DOMAIN_EVENT_DEFINED) {
         note_dirty(lv, name);
@@ -198,11 +271,13 @@ static int connect_now(gd_libvirt_t *lv)
     return 0;
 }
 
-static void do_work(uv_timer_t *t)
+static void do_work(int id, void *opaque)
 {
-    gd_libvirt_t *lv = t->data;
+    gd_libvirt_t *lv = opaque;
+    (void)id;
 
-    if (lv->stopping) return;
+    virEventUpdateTimeout(lv->work_id, -1);
+    if (atomic_load(&lv->stopping)) return;
     if (lv->lost) {
         lv->lost = 0;
         disconnect(lv);
@@ -211,7 +286,7 @@ static void do_work(uv_timer_t *t)
         if (connect_now(lv) < 0) {
             gd_warn("libvirt: cannot connect to %s; again in %lld ms", lv->uri,
                     (long long)lv->backoff_ms);
-            schedule(lv, (uint64_t)lv->backoff_ms);
+            schedule(lv, (int)lv->backoff_ms);
             lv->backoff_ms =
                 lv->backoff_ms * 2 > LV_RECONNECT_MAX_MS ? LV_RECONNECT_MAX_MS : lv->backoff_ms * 2;
             return;
@@ -233,7 +308,7 @@ static void do_work(uv_timer_t *t)
             refresh_domain(lv, dom);
             virDomainFree(dom);
         } else if (domain_gone()) {
-            gd_hub_remove_guest(lv->hub, name, GD_SRC_LIBVIRT);
+            send_guest(lv, LV_REMOVE, name, NULL);
         } else {
             lv->relist_due = 1;
         }
@@ -243,20 +318,97 @@ static void do_work(uv_timer_t *t)
     if (lv->relist_due) schedule(lv, LV_RECONNECT_MIN_MS);
 }
 
-static void schedule(gd_libvirt_t *lv, uint64_t ms)
+static void schedule(gd_libvirt_t *lv, int ms)
 {
-    if (!lv->stopping) uv_timer_start(&lv->work, do_work, ms, 0);
+    if (!atomic_load(&lv->stopping)) virEventUpdateTimeout(lv->work_id, ms);
 }
 
-static void on_relist(uv_timer_t *t)
+static void on_relist(int id, void *opaque)
 {
-    gd_libvirt_t *lv = t->data;
+    gd_libvirt_t *lv = opaque;
+    (void)id;
     lv->relist_due = 1;
     schedule(lv, 0);
 }
 
+static void *run_thread(void *arg)
+{
+    gd_libvirt_t *lv = arg;
+    while (!atomic_load(&lv->stopping))
+        if (virEventRunDefaultImpl() < 0) gd_warn("libvirt: its event loop failed");
+    disconnect(lv);
+    virEventRemoveTimeout(lv->work_id);
+    virEventRemoveTimeout(lv->relist_id);
+    for (size_t i = 0; i < lv->n_dirty; i++)
+        free(lv->dirty[i]);
+    free(lv->dirty);
+    return NULL;
+}
+
+/* Loop side: drops libvirt's guests not among a full list's names. */
+static void apply_listed(gd_libvirt_t *lv, const lv_msg_t *m)
+{
+    gd_guest_t *next;
+    for (gd_guest_t *g = lv->hub->guests; g != NULL; g = next) {
+        next = g->next;
+        if (g->source != GD_SRC_LIBVIRT) continue;
+        int found = 0;
+        const char *s = m->names;
+        for (size_t i = 0; i < m->n && !found; i++, s += strlen(s) + 1)
+            found = strcmp(s, g->name) == 0;
+        if (!found) gd_hub_remove_guest(lv->hub, g->name, GD_SRC_LIBVIRT);
+    }
+}
+
+static void free_msgs(lv_msg_t *m)
+{
+    while (m) {
+        lv_msg_t *next = m->next;
+        free(m->name);
+        free(m->names);
+        free(m);
+        m = next;
+    }
+}
+
+static void on_wake(uv_async_t *a)
+{
+    gd_libvirt_t *lv = a->data;
+    pthread_mutex_lock(&lv->lock);
+    lv_msg_t *m = lv->head;
+    lv->head = lv->tail = NULL;
+    pthread_mutex_unlock(&lv->lock);
+    for (lv_msg_t *it = m; it != NULL; it = it->next) {
+        if (it->kind == LV_LISTED) {
+            apply_listed(lv, it);
+        } else if (it->kind == LV_REMOVE) {
+            gd_hub_remove_guest(lv->hub, it->name, GD_SRC_LIBVIRT);
+        } else {
+            int rc = gd_hub_add_guest(lv->hub, it->name, it->path, GD_SRC_LIBVIRT);
+            if (rc == -EEXIST)
+                gd_debug("libvirt: domain %s: the name is held by another source", it->name);
+            if (rc == -EINVAL) gd_warn("libvirt: domain %s: not a name the hub can use", it->name);
+        }
+    }
+    free_msgs(m);
+}
+
+static void on_wake_closed(uv_handle_t *h)
+{
+    gd_libvirt_t *lv = h->data;
+    free_msgs(lv->head);
+    pthread_mutex_destroy(&lv->lock);
+    free(lv);
+}
+
 int gd_libvirt_start(gd_libvirt_t **out, gd_hub_t *hub, const char *uri, char *err, size_t errlen)
 {
+    /* Before any connection, once per process. */
+    pthread_once(&event_impl_once, register_event_impl);
+    if (event_impl_rc < 0) {
+        snprintf(err, errlen, "libvirt: cannot set up its event loop");
+        return -EIO;
+    }
     gd_libvirt_t *lv = calloc(1, sizeof(*lv));
     if (lv == NULL) {
         snprintf(err, errlen, "libvirt: out of memory");
@@ -265,35 +417,54 @@ int gd_libvirt_start(gd_libvirt_t **out, gd_hub_t *hub, const char *uri, char *e
     lv->hub = hub;
     snprintf(lv->uri, sizeof(lv->uri), "%s", uri);
     lv->backoff_ms = LV_RECONNECT_MIN_MS;
-    gd_virt_loop_register(hub->loop);
     virSetErrorFunc(NULL, silence);
-    uv_timer_init(hub->loop, &lv->work);
-    uv_timer_init(hub->loop, &lv->relist);
-    lv->work.data = lv->relist.data = lv;
-    uint64_t every = (uint64_t)hub->cfg->discovery.relist_ms;
-    uv_timer_start(&lv->relist, on_relist, every, every);
-    schedule(lv, 0); /* connects and lists on the loop's first turn */
+    pthread_mutex_init(&lv->lock, NULL);
+    int every = hub->cfg->discovery.relist_ms;
+    /* Connects and lists on the thread's first turn. */
+    lv->work_id = virEventAddTimeout(0, do_work, lv, NULL);
+    lv->relist_id = virEventAddTimeout(every, on_relist, lv, NULL);
+    int rc = lv->work_id < 0 || lv->relist_id < 0 ? -EIO : 0;
+    int async_open = 0;
+    if (rc == 0) rc = -uv_async_init(hub->loop, &lv->wake, on_wake);
+    if (rc == 0) {
+        async_open = 1;
+        lv->wake.data = lv;
+        rc = -pthread_create(&lv->thread, NULL, run_thread, lv);
+    }
+    if (rc < 0) {
+        if (lv->work_id >= 0) virEventRemoveTimeout(lv->work_id);
+        if (lv->relist_id >= 0) virEventRemoveTimeout(lv->relist_id);
+        snprintf(err, errlen, "libvirt: cannot start the discovery thread: %s", strerror(-rc));
+        if (async_open) {
+            uv_close((uv_handle_t *)&lv->wake, on_wake_closed); /* frees lv */
+        } else {
+            pthread_mutex_destroy(&lv->lock);
+            free(lv);
+        }
+        return rc;
+    }
     *out = lv;
     return 0;
 }
 
-static void on_timer_closed(uv_handle_t *h)
-{
-    gd_libvirt_t *lv = h->data;
-    if (--lv->open_timers == 0) free(lv);
-}
-
 void gd_libvirt_stop(gd_libvirt_t *lv)
 {
-    lv->stopping = 1;
-    disconnect(lv);
-    for (size_t i = 0; i < lv->n_dirty; i++)
-        free(lv->dirty[i]);
-    free(lv->dirty);
-    lv->dirty = NULL;
-    lv->n_dirty = 0;
-    /* The last of the two close callbacks frees lv. */
-    lv->open_timers = 2;
-    uv_close((uv_handle_t *)&lv->work, on_timer_closed);
-    uv_close((uv_handle_t *)&lv->relist, on_timer_closed);
+    pthread_mutex_lock(&lv->lock);
+    atomic_store(&lv->stopping, 1);
+    pthread_mutex_unlock(&lv->lock);
+    /* Wakes virEventRunDefaultImpl, which then sees stopping. */
+    virEventUpdateTimeout(lv->work_id, 0);
+    /* A thread inside a call to a hung libvirtd (an open waits as long as
+     * libvirtd is hung) would hold the hub's exit: after 2 s it is left to
+     * the process's end, with lv, which it still uses; it sends no more. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += LV_STOP_WAIT_S;
+    if (pthread_timedjoin_np(lv->thread, NULL, &until) != 0) {
+        gd_warn("libvirt: the discovery thread is held by libvirtd; not waiting for it");
+        pthread_detach(lv->thread);
+        uv_close((uv_handle_t *)&lv->wake, NULL);
+        return;
+    }
+    uv_close((uv_handle_t *)&lv->wake, on_wake_closed);
 }

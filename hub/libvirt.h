@@ -1,7 +1,8 @@
 /* libvirt discovery: a read-only connection, the running domains' guestd
- * channels, lifecycle and device events through an event loop built on
- * libuv (hub/virt_loop.h), a full re-list every discovery.relist_ms, and a
- * reconnect when libvirtd goes away. */
+ * channels, lifecycle and device events, a full re-list every
+ * discovery.relist_ms and a reconnect when libvirtd goes away, all on a
+ * discovery thread running libvirt's own event loop (libvirt's calls block);
+ * the loop only receives add and remove messages. */
 #ifndef GUESTD_HUB_LIBVIRT_H
 #define GUESTD_HUB_LIBVIRT_H
 

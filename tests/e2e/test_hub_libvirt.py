@@ -25,9 +25,9 @@ Checks:
   - hub-b started without the guestd channel is not attached; the channel
     hot-plugged (virsh attach-device, libvirt's device-added event): attached
     within 2 s; unplugged (detach-device, device-removed): dropped within 2 s
-  - libvirtd stopped (SIGSTOP): the hub answers its clients at once until
-    its keepalive gives up; SIGCONT: it is connected again (whether clients
-    were answered while it reconnected to the stopped libvirtd is a figure)
+  - libvirtd stopped (SIGSTOP) for 30 s, past the keepalive's close and into
+    the reconnect: every hub list answer comes within 0.5 s; SIGCONT: it is
+    connected again
   - the hub exits 0 on SIGTERM
 discovery.relist_ms is an hour: no periodic re-list hides a lost event.
 
@@ -340,47 +340,35 @@ def run(gbin, work):
         R.check("the guestd channel hot-plugged and unplugged: attached and dropped", hotplug)
 
         def hung_libvirtd():
-            # libvirtd stopped (SIGSTOP) with no call in flight. Until the
-            # hub's keepalive gives up (5 s x 3) nothing of libvirt's runs on
-            # its loop: clients are answered at once. Then the hub reconnects,
-            # and virConnectOpen to a stopped libvirtd waits on the loop
-            # (a known limit, measured here, not hidden): once libvirtd goes
-            # on, the hub answers again and is connected.
+            # libvirtd stopped (SIGSTOP) for 30 s: past the hub's keepalive
+            # (5 s x 3, then the close) and into its reconnect, which waits on
+            # the stopped libvirtd. libvirt runs on the hub's discovery thread,
+            # never on its loop: every list answer must come within 0.5 s.
             mark = hub.log_text().count("libvirt: connected to")
             pid = lv.procs[-1].pid
             t0 = time.monotonic()
             os.kill(pid, signal.SIGSTOP)
-            stalled = None
             try:
-                worst, n = 0.0, 0
-                while time.monotonic() - t0 < 13:
+                worst, n, closed_at = 0.0, 0, None
+                while time.monotonic() - t0 < 30:
                     t = time.monotonic()
                     assert a.name in hub.list(timeout=5)
-                    worst = max(worst, time.monotonic() - t)
+                    took = time.monotonic() - t
+                    worst = max(worst, took)
                     n += 1
+                    assert took < 0.5, "a list took %.2f s while libvirtd hung (%.1f s in)" % (
+                        took, t - t0)
+                    if closed_at is None and "closed (reason 2)" in hub.log_text():
+                        closed_at = time.monotonic() - t0
                     time.sleep(0.2)
-                R.figure("libvirtd stopped, before the keepalive gives up: slowest list answer",
-                         "%.3f s (%d lists in 13 s)" % (worst, n))
-                assert worst < 1.0, "the hub stalled %.1f s while libvirtd hung" % worst
-                deadline = t0 + 30
-                while "closed (reason 2)" not in hub.log_text():
-                    assert time.monotonic() < deadline, "keepalive did not close:\n" + hub.tail()
-                    time.sleep(0.2)
+                R.figure("libvirtd stopped 30 s: slowest list answer",
+                         "%.3f s (%d lists)" % (worst, n))
+                assert closed_at is not None, "keepalive did not close:\n" + hub.tail()
                 R.figure("libvirtd stopped: the hub's keepalive closed the connection after",
-                         "%.1f s" % (time.monotonic() - t0))
-                time.sleep(1)
-                try:
-                    hub.list(timeout=3)
-                    stalled = False
-                except V.E2EError:
-                    stalled = True
-                    hub.client.close()
-                    hub.client = V.Host(hub.sock, "hub").connect(timeout=10)
+                         "%.1f s" % closed_at)
             finally:
                 os.kill(pid, signal.SIGCONT)
                 t_cont = time.monotonic()
-            R.figure("libvirtd still stopped, the hub reconnecting: clients answered",
-                     "no (stalled until libvirtd went on)" if stalled else "yes")
             assert a.name in hub.list(timeout=10)
             deadline = time.monotonic() + 40
             while hub.log_text().count("libvirt: connected to") <= mark:
@@ -388,7 +376,7 @@ def run(gbin, work):
                 time.sleep(0.05)
             R.figure("libvirtd went on (SIGCONT) to the hub connected again",
                      "%.2f s" % (time.monotonic() - t_cont))
-        R.check("a hung libvirtd: the hub answers until keepalive, then reconnects", hung_libvirtd)
+        R.check("a hung libvirtd: the hub answers throughout, then reconnects", hung_libvirtd)
 
         def clean_exit():
             rc = hub.stop()

@@ -352,7 +352,7 @@ NODE_XML = """<node>
 
 class LibvirtTestDriver(unittest.TestCase):
     """libvirt's in-process test driver (test:///FILE): the listing, the live
-    XML's channel and the event loop on libuv, without libvirtd. Lifecycle
+    XML's channel, all on the hub's discovery thread, without libvirtd. Lifecycle
     events and libvirtd restarts need the VM suite (tests/e2e)."""
 
     def test_running_domains_with_the_channel_are_guests(self):
@@ -371,7 +371,7 @@ class LibvirtTestDriver(unittest.TestCase):
             self.assertEqual(c.response(1)["result"], {"pong": True})
             c.close()
             rc = hub.stop()
-        self.assertEqual(rc, 0)  # every libvirt handle closed: the loop ended clean
+        self.assertEqual(rc, 0)  # the thread joined, its uv_async closed: the loop ended clean
         a.stop()
         shutil.rmtree(d)
 
