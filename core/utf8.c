@@ -4,8 +4,7 @@
 size_t gd_utf8_seq_len(const unsigned char *s, size_t n)
 {
     unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
+    if (c < 0x80) return 1;
     size_t len;
     unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
     if (c >= 0xC2 && c <= 0xDF) {
@@ -25,13 +24,10 @@ size_t gd_utf8_seq_len(const unsigned char *s, size_t n)
     } else {
         return 0;
     }
-    if (n < len)
-        return 0;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
+    if (n < len) return 0;
+    if (s[1] < lo || s[1] > hi) return 0;
     for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
+        if ((s[i] & 0xC0) != 0x80) return 0;
     return len;
 }
 
@@ -45,8 +41,7 @@ int gd_utf8_valid(const char *s, size_t n)
             continue;
         }
         size_t len = gd_utf8_seq_len(p + i, n - i);
-        if (len == 0)
-            return 0;
+        if (len == 0) return 0;
         i += len;
     }
     return 1;

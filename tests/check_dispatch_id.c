@@ -7,8 +7,8 @@
 
 #include "cmd_harness.h"
 
-/* (Only strings and numbers are ids: protocol.md.) The id as cJSON prints it once parsed: what every reply carried before
- * integers took the fast path. */
+/* (Only strings and numbers are ids: protocol.md.) The id as cJSON prints it once parsed: what
+ * every reply carried before integers took the fast path. */
 static char *printed_by_cjson(const char *literal)
 {
     cJSON *v = cJSON_Parse(literal);

@@ -43,6 +43,21 @@ def wait_socket(d, name):
         time.sleep(0.01)
 
 
+def terminate(proc, timeout):
+    """SIGTERM, waits up to timeout (scaled), then SIGKILL; returns whether
+    it had to kill (the process did not exit on SIGTERM)."""
+    if proc.poll() is not None:
+        return False
+    proc.terminate()
+    try:
+        proc.wait(scaled(timeout))
+        return False
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return True
+
+
 def listening(agent, timeout=10):
     """Returns agent once it takes host connections. Agent() returns once the
     socket file exists, which is before listen(); a probe connection tells
@@ -121,15 +136,7 @@ class Agent:
     def stop(self, timeout=5):
         """SIGTERM, then the exit status. Under valgrind, fails when valgrind
         found an error or a leak, or could not finish its leak check."""
-        hung = False
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(scaled(timeout))
-            except subprocess.TimeoutExpired:
-                hung = True
-                self.proc.kill()
-                self.proc.wait()
+        hung = terminate(self.proc, timeout)
         self.log.close()
         rc = self.proc.returncode
         report = self.valgrind_report() if VALGRIND else ""

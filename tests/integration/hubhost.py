@@ -9,7 +9,8 @@ import time
 import urllib.error
 import urllib.request
 
-from host import Agent, Host, VALGRIND, VALGRIND_ARGS, VALGRIND_EXIT, scaled, wait_socket
+from host import (Agent, Host, VALGRIND, VALGRIND_ARGS, VALGRIND_EXIT, scaled, terminate,
+                  wait_socket)
 
 BUILD = os.environ.get("GUESTD_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
 HUB = os.environ.get("GUESTD_HUB_BIN", os.path.join(BUILD, "guestd-hub"))
@@ -68,15 +69,7 @@ class Hub:
     def stop(self, timeout=5):
         if self.proc is None:
             return 0
-        hung = False
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(scaled(timeout))
-            except subprocess.TimeoutExpired:
-                hung = True
-                self.proc.kill()
-                self.proc.wait()
+        hung = terminate(self.proc, timeout)
         self.log.close()
         with open(self.log_path, "rb") as f:
             self.stderr_text = f.read().decode("utf-8", "replace")[-20000:]
